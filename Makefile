@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO   := runs/demo
+
+.PHONY: demo test bench lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/genlab train vae   --data digits --preset demo_vae   --out $(DEMO)/vae
+	$(VENV)/bin/genlab train dcgan --data digits --preset demo_dcgan --out $(DEMO)/dcgan
+	@echo
+	@echo "VAE samples:   $(DEMO)/vae/samples/ (newest: $$(ls -v $(DEMO)/vae/samples | tail -n 1))"
+	@echo "DCGAN samples: $(DEMO)/dcgan/samples/ (newest: $$(ls -v $(DEMO)/dcgan/samples | tail -n 1))"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/genlab bench --models vae,dcgan
+	$(PY) -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,85 @@
+"""The public entry points: ``train`` (what the CLI, tests and notebooks call) and ``load``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+
+from genlab.config import RunConfig, build_config, validate
+from genlab.errors import CheckpointError, ConfigError
+from genlab.models.base import GenerativeModel, build_model
+from genlab.training import checkpoint as ckpt
+from genlab.training.rundir import default_run_dir, read_run_config
+from genlab.training.trainer import Trainer, resolve_device
+
+
+def train(
+    config: RunConfig | dict[str, Any] | str | None = None,
+    *,
+    data: str | None = None,
+    preset: str | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+) -> Path:
+    """Train a model and return its run directory.
+
+    ``config`` is a model name (``"vae"``), a config dict or a ``RunConfig``; ``data``, ``preset``
+    and dotted ``overrides`` (``["train.steps=500"]`` or ``{"train.steps": 500}``) refine it.
+    ``resume=RUN`` continues that run from its newest checkpoint (overrides may only touch
+    ``train.*``, e.g. to extend ``train.steps``).
+    """
+    if resume is not None:
+        cfg = resume_config(resume, overrides)
+        return Trainer(cfg, Path(resume), resume=True).fit()
+    if isinstance(config, RunConfig) and not (data or preset or overrides):
+        cfg = config
+    elif isinstance(config, RunConfig | dict):
+        base = config.model_dump() if isinstance(config, RunConfig) else config
+        cfg = build_config(data=data, preset=preset, overrides=overrides, base=base)
+    else:
+        cfg = build_config(config, data=data, preset=preset, overrides=overrides)
+    run_dir = Path(out) if out is not None else default_run_dir(cfg)
+    return Trainer(cfg, run_dir).fit()
+
+
+def resume_config(run_dir: str | Path, overrides: list[str] | dict[str, Any] | None) -> RunConfig:
+    saved, _ = read_run_config(run_dir)
+    if not overrides:
+        return saved
+    cfg = build_config(overrides=overrides, base=saved.model_dump())
+    for section in ("model", "data"):
+        if getattr(cfg, section) != getattr(saved, section):
+            raise ConfigError(f"a resumed run keeps its {section} config; only train.* may change")
+    return cfg
+
+
+def load(
+    run_dir: str | Path, *, step: int | None = None, ema: bool = True, device: str = "cpu"
+) -> GenerativeModel:
+    """Rebuild the model of a run from ``config.json`` and load its newest (or ``step``)
+    checkpoint; with ``ema`` the averaged generator/decoder weights are used when saved.
+    The model is returned in eval mode."""
+    cfg, spec = read_run_config(run_dir)
+    root = Path(run_dir) / "checkpoints"
+    path = root / f"step_{step}" if step is not None else ckpt.latest_checkpoint(root)
+    if path is None or not (path / "model.safetensors").is_file():
+        what = f"step {step}" if step is not None else "any checkpoint"
+        raise CheckpointError(f"{run_dir} has no complete checkpoint for {what}")
+    model = build_model(cfg.model, spec)
+    ckpt.load_weights_into(model, ckpt.read_weights(path / "model.safetensors"), path)
+    ema_file = path / "ema.safetensors"
+    if ema and model.ema_target and ema_file.is_file():
+        target = getattr(model, model.ema_target)
+        ckpt.load_weights_into(target, ckpt.read_weights(ema_file), ema_file)
+    return model.to(resolve_device(device)).eval()
+
+
+def load_config(run_dir: str | Path) -> RunConfig:
+    return read_run_config(run_dir)[0]
+
+
+__all__ = ["load", "load_config", "train", "validate"]
+

@@ -1,0 +1,73 @@
+"""The model contract (DESIGN.md): a model owns its update, the trainer owns time.
+
+Every model implements ``configure_optimizers``, ``train_step`` (its own zero_grad / backward /
+step, so GANs and critic iterations need no special trainer) and ``sample``. Models with an
+encoder add ``encode``, ``decode`` and ``reconstruct``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from genlab.config import ModelConfig, TrainConfig
+from genlab.data.base import DataSpec
+from genlab.registry import MODELS
+
+Batch = dict[str, Tensor]  # "x": (B, C, H, W) in [-1, 1] or (B, D) points; "y": (B,) int64
+
+
+class GenerativeModel(nn.Module):
+    Config: ClassVar[type[ModelConfig]]
+    # Name of the submodule that ``train.ema`` averages and sampling uses (generator/decoder).
+    ema_target: ClassVar[str | None] = None
+
+    def __init__(self, cfg: ModelConfig, spec: DataSpec) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.spec = spec
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def configure_optimizers(self, train: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def train_step(
+        self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], step: int
+    ) -> dict[str, Tensor | float]:
+        """One update. Returns detached scalars to log; the trainer syncs them only when it logs."""
+        raise NotImplementedError
+
+    def sample(
+        self, n: int, *, labels: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """n samples: images (n, C, H, W) in [-1, 1], or points (n, D)."""
+        raise NotImplementedError
+
+    def latent_noise(self, n: int, dim: int, generator: torch.Generator | None) -> Tensor:
+        """Standard normal (n, dim) on the model's device; drawn on the generator's device."""
+        gen_device = generator.device if generator is not None else self.device
+        return torch.randn(n, dim, generator=generator, device=gen_device).to(self.device)
+
+
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """Eval mode and no grad inside, the previous mode restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        module.train(was_training)
+
+
+def build_model(cfg: ModelConfig, spec: DataSpec) -> GenerativeModel:
+    """Instantiate the registered model ``cfg.name`` for data described by ``spec``."""
+    return MODELS.get(cfg.name)(cfg, spec)

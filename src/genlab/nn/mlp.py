@@ -1,0 +1,27 @@
+"""Multi-layer perceptrons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from genlab.nn.layers import LayerFactory
+
+
+def mlp(
+    sizes: Sequence[int],
+    *,
+    act: type[nn.Module] = nn.ReLU,
+    factory: LayerFactory | None = None,
+) -> nn.Sequential:
+    """Linear layers between consecutive ``sizes`` with norm + activation between them (none
+    after the last): ``mlp([2, 128, 128, 1])`` is a 2-hidden-layer network."""
+    factory = factory or LayerFactory(norm="none")
+    layers: list[nn.Module] = []
+    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        last = i == len(sizes) - 2
+        layers.append(factory.linear(d_in, d_out))
+        if not last:
+            layers += [factory.norm1d(d_out), act()]
+    return nn.Sequential(*layers)

@@ -1,0 +1,55 @@
+"""Batches sliced from one in-memory tensor, in a seeded order that survives a resume."""
+
+from __future__ import annotations
+
+import torch
+
+from genlab.data.base import Split
+from genlab.data.pixels import to_model
+from genlab.errors import ConfigError
+from genlab.models.base import Batch
+
+
+class BatchStream:
+    """Endless batches of a split: a fresh permutation each epoch, the incomplete last batch
+    of an epoch dropped (so every step sees ``batch_size`` samples). ``state_dict`` captures the
+    position exactly, so a resumed run sees the same batches as an uninterrupted one."""
+
+    def __init__(self, split: Split, batch_size: int, seed: int, device: torch.device) -> None:
+        if batch_size > len(split):
+            raise ConfigError(
+                f"train.batch_size={batch_size} is larger than the training split "
+                f"({len(split)} samples); lower it"
+            )
+        self.split, self.batch_size, self.device = split, batch_size, device
+        self.generator = torch.Generator().manual_seed(seed)
+        self.epoch, self.pos = 0, 0
+        self.perm = torch.randperm(len(split), generator=self.generator)
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> Batch:
+        if self.pos + self.batch_size > len(self.perm):
+            self.epoch, self.pos = self.epoch + 1, 0
+            self.perm = torch.randperm(len(self.split), generator=self.generator)
+        index = self.perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        x = self.split.x[index].to(self.device, non_blocking=True)
+        batch = {"x": to_model(x) if x.dtype == torch.uint8 else x}
+        if self.split.y is not None:
+            batch["y"] = self.split.y[index].to(self.device, non_blocking=True)
+        return batch
+
+    def state_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "pos": self.pos,
+            "perm": self.perm.clone(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
+        self.perm = state["perm"].clone()
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,53 @@
+"""The run directory: ``config.json`` (resolved config, genlab version, data spec), written
+before the first step; ``genlab.load`` and ``--resume`` rebuild everything from it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from genlab import __version__
+from genlab.config import RunConfig, validate
+from genlab.data.base import DataSpec
+from genlab.errors import CheckpointError, ConfigError
+from genlab.io import atomic_write_json
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.model.name}-{cfg.data.name}-{stamp}"
+
+
+def prepare_run_dir(run_dir: Path, cfg: RunConfig, spec: DataSpec) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir} exists and is not a directory")
+    if (run_dir / "config.json").exists():
+        raise ConfigError(
+            f"{run_dir} already holds a run; continue it with `genlab train --resume {run_dir}` "
+            "or choose another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {"genlab_version": __version__, **cfg.model_dump(mode="json")}
+    record["data_spec"] = spec.to_dict()
+    atomic_write_json(run_dir / "config.json", record)
+
+
+def read_run_config(run_dir: str | Path) -> tuple[RunConfig, DataSpec]:
+    """(config, data spec) of a run; a missing or damaged config.json is a CheckpointError."""
+    path = Path(run_dir) / "config.json"
+    if not Path(run_dir).is_dir():
+        raise CheckpointError(f"run directory {run_dir} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing; {run_dir} is not a genlab run directory")
+    try:
+        record = json.loads(path.read_text())
+        spec = DataSpec.from_dict(record.pop("data_spec"))
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path} is damaged ({type(err).__name__}: {err})") from None
+    record.pop("genlab_version", None)
+    try:
+        return validate(record), spec
+    except ConfigError as err:
+        raise CheckpointError(f"{path}: {err}") from None

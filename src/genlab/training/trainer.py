@@ -1,0 +1,178 @@
+"""The training loop. It owns time: steps, batches, logging, fixed-noise grids, EMA,
+checkpoints and resume. It knows nothing about what a model optimises; ``train_step`` does."""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from genlab import __version__
+from genlab.config import RunConfig
+from genlab.data import load_data
+from genlab.errors import ConfigError, TrainingDiverged
+from genlab.models import build_model
+from genlab.models.base import GenerativeModel
+from genlab.sampling import save_samples
+from genlab.training import checkpoint as ckpt
+from genlab.training.batches import BatchStream
+from genlab.training.ema import EMA
+from genlab.training.logger import RunLogger
+from genlab.training.rundir import prepare_run_dir
+
+
+class TrainingInterrupted(KeyboardInterrupt):  # noqa: N818
+    """Ctrl-C between steps: a checkpoint of the current step was written first."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device: unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: CUDA is not available on this machine; use device=cpu")
+    return device
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, run_dir: Path, *, resume: bool = False) -> None:
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.device = resolve_device(cfg.device)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        torch.manual_seed(cfg.seed)  # weights and training noise
+        data = load_data(cfg.data)
+        self.spec = data.spec
+        self.model: GenerativeModel = build_model(cfg.model, data.spec).to(self.device)
+        self.optimizers = self.model.configure_optimizers(cfg.train)
+        self.stream = BatchStream(data.train, cfg.train.batch_size, cfg.seed, self.device)
+        target = self.model.ema_target
+        self.ema = EMA(getattr(self.model, target), cfg.train.ema) if cfg.train.ema and target else None
+        self.ckpt_root = self.run_dir / "checkpoints"
+        self.step = self._restore() if resume else 0
+        if not resume:
+            prepare_run_dir(self.run_dir, cfg, data.spec)
+        self._stop = False
+
+    # ------------------------------------------------------------------ state
+    def _state(self) -> dict:
+        state = {
+            "step": self.step,
+            "genlab_version": __version__,
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "torch_rng": torch.get_rng_state(),
+            "batches": self.stream.state_dict(),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def save_checkpoint(self) -> Path:
+        return ckpt.save_checkpoint(
+            self.ckpt_root,
+            self.step,
+            self.model.state_dict(),
+            self._state(),
+            ema=self.ema.state_dict() if self.ema else None,
+            keep=self.cfg.train.keep_checkpoints,
+        )
+
+    def _restore(self) -> int:
+        path = ckpt.latest_checkpoint(self.ckpt_root)
+        if path is None:  # killed before its first checkpoint: start over, same seed
+            return 0
+        ckpt.load_weights_into(self.model, ckpt.read_weights(path / "model.safetensors"), path)
+        if self.ema is not None and (path / "ema.safetensors").is_file():
+            self.ema.load_state_dict(ckpt.read_weights(path / "ema.safetensors"))
+        state = ckpt.read_state(path / "state.pt")
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.stream.load_state_dict(state["batches"])
+        return int(state["step"])
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> Path:
+        cfg = self.cfg.train
+        logger = RunLogger(self.run_dir, self.step)
+        bar = tqdm(total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True,
+                   disable=not cfg.progress, mininterval=0.5 if sys.stderr.isatty() else 30)
+        t0, s0 = time.perf_counter(), self.step
+        try:
+            with self._catch_sigint():
+                while self.step < cfg.steps:
+                    if self._stop:
+                        self.save_checkpoint()
+                        raise TrainingInterrupted(self.step)
+                    out = self.model.train_step(next(self.stream), self.optimizers, self.step)
+                    self.step += 1
+                    if self.ema is not None:
+                        self.ema.update()
+                    done = self.step == cfg.steps
+                    if self.step % cfg.log_every == 0 or done:
+                        values = self._finite(out)
+                        rate = (self.step - s0) * cfg.batch_size / (time.perf_counter() - t0)
+                        values["images_per_s"] = rate
+                        logger.log(self.step, values)
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
+                        t0, s0 = time.perf_counter(), self.step
+                    elif self.device.type == "cpu":
+                        self._finite(out)  # free on CPU: stop at the first bad step
+                    if self.step % cfg.sample_every == 0 or done:
+                        self.write_samples()
+                    if self.step % cfg.ckpt_every == 0 or done:
+                        self._finite(out)
+                        self.save_checkpoint()
+                    bar.update(1)
+        finally:
+            bar.close()
+            logger.close()
+        return self.run_dir
+
+    def _finite(self, out: dict) -> dict[str, float]:
+        values = {k: float(v) for k, v in out.items()}
+        if not all(math.isfinite(v) for v in values.values()):
+            latest = ckpt.latest_checkpoint(self.ckpt_root)
+            kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written"
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+            raise TrainingDiverged(
+                f"non-finite loss at step {self.step} ({shown}); {kept}. "
+                "Try a lower train.lr or another train.seed"
+            )
+        return values
+
+    def write_samples(self) -> Path:
+        gen = torch.Generator().manual_seed(self.cfg.seed)  # the same noise at every step
+        with self.ema.swapped() if self.ema else nullcontext():
+            samples = self.model.sample(self.cfg.train.num_samples, generator=gen)
+        path = self.run_dir / "samples" / f"step_{self.step}.png"
+        return save_samples(samples, self.spec, path, title=f"step {self.step}")
+
+    @contextmanager
+    def _catch_sigint(self):
+        """First Ctrl-C: finish the step, checkpoint, stop. Only in the main thread."""
+        try:
+            previous = signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:  # not the main thread
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self._stop:
+            raise KeyboardInterrupt
+        self._stop = True
