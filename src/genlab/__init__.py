@@ -1,18 +1,18 @@
 """genlab: train, sample, evaluate and explore classic deep generative models.
 
-    import genlab
-    run = genlab.train("vae", data="digits", overrides={"train.steps": 500})
-    model = genlab.load(run)
-    images = model.sample(16, generator=torch.Generator().manual_seed(0))  # (16, 1, H, W) in [-1, 1]
+import genlab
+run = genlab.train("vae", data="digits", overrides={"train.steps": 500})
+model = genlab.load(run)
+images = model.sample(16, generator=torch.Generator().manual_seed(0))  # (16, 1, H, W)
 """
 
 __version__ = "0.1.0"
 
-from genlab import data, models  # noqa: E402, F401  (registers datasets and models)
-from genlab.api import load, load_config, train  # noqa: E402
-from genlab.config import RunConfig, build_config, preset_names  # noqa: E402
-from genlab.errors import GenlabError  # noqa: E402
-from genlab.registry import DATASETS, MODELS  # noqa: E402
+from genlab import data, models  # noqa: F401  (registers datasets and models)
+from genlab.api import load, load_config, train
+from genlab.config import RunConfig, build_config, preset_names
+from genlab.errors import GenlabError
+from genlab.registry import DATASETS, MODELS
 
 
 def list_models() -> list[str]:

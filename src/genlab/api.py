@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
-
 from genlab.config import RunConfig, build_config, validate
 from genlab.errors import CheckpointError, ConfigError
 from genlab.models.base import GenerativeModel, build_model
@@ -82,4 +80,3 @@ def load_config(run_dir: str | Path) -> RunConfig:
 
 
 __all__ = ["load", "load_config", "train", "validate"]
-

@@ -36,7 +36,7 @@ class DataConfig(Section):
     root: str | None = Field(None, description="directory of the files (mnist, imagefolder)")
     image_size: int | None = Field(None, ge=4, le=256, description="resize to this square size")
     channels: Literal[1, 3] | None = Field(None, description="imagefolder: 1 = grey, 3 = RGB")
-    test_fraction: float = Field(0.1, gt=0, lt=1, description="held-out fraction (no official split)")
+    test_fraction: float = Field(0.1, gt=0, lt=1, description="held-out share")
     split_seed: int = Field(0, description="seed of the train/test permutation")
     num_samples: int = Field(100_000, ge=1, description="synthetic data: training points")
     sigma: float | None = Field(None, gt=0, description="mixtures: std of each mode")
@@ -156,7 +156,8 @@ def format_validation_error(err: ValidationError, raw: dict[str, Any]) -> str:
     loc = tuple(p for p in first["loc"] if not str(p).startswith("function-"))
     key = ".".join(str(p) for p in loc) or "config"
     if first["type"] == "extra_forbidden":
-        valid = ", ".join(f"{'.'.join(map(str, loc[:-1]))}.{k}".lstrip(".") for k in _valid_keys(loc, raw))
+        prefix = "".join(f"{p}." for p in loc[:-1])
+        valid = ", ".join(prefix + k for k in _valid_keys(loc, raw))
         return f"unknown key {key!r}; valid keys here: {valid}"
     got = first.get("input")
     shown = "" if isinstance(got, dict) else f" (got {got!r})"

@@ -18,6 +18,6 @@ class CheckpointError(GenlabError):
     """A run directory or checkpoint that is missing, incomplete or does not match its config."""
 
 
-class TrainingDiverged(Exception):  # noqa: N818 - the name reads as what happened
+class TrainingDiverged(Exception):
     """A non-finite loss. Not bad input, so the CLI exits with status 1; the last good checkpoint
     is left in place."""

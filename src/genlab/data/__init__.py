@@ -28,7 +28,8 @@ def load_data(cfg: DataConfig) -> DataBundle:
     fn = DATASETS.get(cfg.name)
     # A field counts as set when it differs from its default (config.json repeats defaults).
     unused = sorted(
-        f for f in type(cfg).model_fields
+        f
+        for f in type(cfg).model_fields
         if f not in fn.uses and getattr(cfg, f) != type(cfg).model_fields[f].default
     )
     if unused:

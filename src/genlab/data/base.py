@@ -78,7 +78,7 @@ def random_split(
     n = len(x)
     if n == 0:
         raise DataError("the dataset has zero samples")
-    n_test = int(round(n * test_fraction))
+    n_test = round(n * test_fraction)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     full = Split(x, y)
     return full.take(perm[n_test:]), full.take(perm[:n_test])

@@ -74,7 +74,9 @@ def read_idx(path: str | Path) -> np.ndarray:
     path = Path(path)
     data = _read_bytes(path)
     if len(data) < 4:
-        raise DataError(f"{path} is truncated: {len(data)} bytes, shorter than an IDX header")
+        raise DataError(
+            f"{path} is truncated: {len(data)} bytes, shorter than an IDX header; {_REFETCH}"
+        )
     magic = int.from_bytes(data[:4], "big")
     if data[0] or data[1]:
         hint = "it is gzipped: add a .gz suffix" if data[:2] == b"\x1f\x8b" else _REFETCH
@@ -119,13 +121,13 @@ def _read_split(image_file: Path, label_file: Path) -> Split:
     images, labels = read_idx(image_file), read_idx(label_file)
     if images.ndim != 3:
         raise DataError(
-            f"{image_file} holds a {images.ndim}-D array {images.shape}, expected 3-D images "
-            f"(N, H, W); is it a labels file under an images file's name?"
+            f"{image_file} holds a {images.ndim}-D array {images.shape} (magic 0x000008"
+            f"{images.ndim:02X}), expected 3-D images (0x00000803); is it another file renamed?"
         )
     if labels.ndim != 1:
         raise DataError(
-            f"{label_file} holds a {labels.ndim}-D array {labels.shape}, expected 1-D labels "
-            f"(N,); is it an images file under a labels file's name?"
+            f"{label_file} holds a {labels.ndim}-D array {labels.shape} (magic 0x000008"
+            f"{labels.ndim:02X}), expected 1-D labels (0x00000801); is it another file renamed?"
         )
     if len(images) == 0:
         raise DataError(f"{image_file} holds zero images; {_REFETCH}")

@@ -69,7 +69,7 @@ def decode_image(path: Path, size: int, mode: str) -> np.ndarray:
     """One image file -> uint8 (C, size, size); ``DataError`` naming the file if unreadable."""
     try:
         with Image.open(path) as img:
-            img.draft(None, (size, size))  # JPEG: let the decoder downscale by 2, 4 or 8 for free
+            img.draft(None, (size, size))  # JPEG: the decoder downscales by 2, 4 or 8, cheaply
             img.load()
             ImageOps.exif_transpose(img, in_place=True)  # camera photos: upright, as viewers show
             return resize_and_crop(img, size, mode)
@@ -103,11 +103,11 @@ def _walk(root: Path, skip: set[Path]) -> list[FileEntry]:
     stack = [root]
     while stack:
         folder = stack.pop()
-        st = folder.stat()
-        if (st.st_dev, st.st_ino) in seen or folder.resolve() in skip:
-            continue
-        seen.add((st.st_dev, st.st_ino))
         try:
+            st = folder.stat()
+            if (st.st_dev, st.st_ino) in seen or folder.resolve() in skip:
+                continue
+            seen.add((st.st_dev, st.st_ino))
             entries = list(os.scandir(folder))
         except OSError as e:
             raise DataError(f"cannot list {folder}: {e.strerror or e}; check permissions") from None
@@ -144,10 +144,12 @@ def _classes(root: Path, files: list[FileEntry]) -> list[str] | None:
 def _writable(folder: Path) -> bool:
     """Whether ``folder`` exists (creating it if its parent allows) and we may write in it."""
     try:
-        if not folder.is_dir():
-            if not os.access(folder.parent, os.W_OK | os.X_OK):
-                return False
-            folder.mkdir(parents=True, exist_ok=True)
+        existing = folder
+        while not existing.exists():  # ask the nearest existing ancestor before creating
+            existing = existing.parent
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return False
+        folder.mkdir(parents=True, exist_ok=True)
         return os.access(folder, os.W_OK | os.X_OK)
     except OSError:
         return False

@@ -46,7 +46,7 @@ def sample_mixture(
 
 def _bundle(name: str, centres: torch.Tensor, sigma: float, cfg: DataConfig) -> DataBundle:
     gen = torch.Generator().manual_seed(cfg.split_seed)
-    n_test = max(1, int(round(cfg.num_samples * cfg.test_fraction)))
+    n_test = max(1, round(cfg.num_samples * cfg.test_fraction))
     x_train, y_train = sample_mixture(centres, sigma, cfg.num_samples, gen)
     x_test, y_test = sample_mixture(centres, sigma, n_test, gen)
     spec = DataSpec(

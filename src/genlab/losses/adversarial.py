@@ -7,8 +7,8 @@ Every function takes the discriminator's raw outputs (logits / critic scores), s
                      g = log(1 - D(G(z)))            (saturating)
 - ``nonsaturating``  same d, g = -log D(G(z))
 - ``wasserstein``    Arjovsky et al. 2017: d = E[f(G(z))] - E[f(x)], g = -E[f(G(z))]
-- ``hinge``          Lim & Ye 2017 / Miyato et al. 2018: d = E[relu(1 - f(x))] + E[relu(1 + f(G(z)))],
-                     g = -E[f(G(z))]
+- ``hinge``          Lim & Ye 2017, Miyato et al. 2018:
+                     d = E[relu(1 - f(x))] + E[relu(1 + f(G(z)))], g = -E[f(G(z))]
 - ``least_squares``  Mao et al. 2017 (a=0, b=c=1): d = 1/2 E[(f(x) - 1)^2] + 1/2 E[f(G(z))^2],
                      g = 1/2 E[(f(G(z)) - 1)^2]
 

@@ -39,8 +39,11 @@ class GANConfig(ModelConfig):
     n_critic: int = Field(1, ge=1, description="discriminator updates per generator update")
 
 
-@MODELS.register("gan", defaults={"arch": "mlp", "latent_dim": 16, "g_norm": "none",
-                                  "d_norm": "none"}, help="GAN with MLP networks (2-D data)")
+@MODELS.register(
+    "gan",
+    defaults={"arch": "mlp", "latent_dim": 16, "g_norm": "none", "d_norm": "none"},
+    help="GAN with MLP networks (2-D data)",
+)
 @MODELS.register("dcgan", defaults={"arch": "conv"}, help="DCGAN: conv nets, batch norm, NS loss")
 class GAN(GenerativeModel):
     Config = GANConfig

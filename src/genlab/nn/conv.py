@@ -42,7 +42,9 @@ def dcgan_init(module: nn.Module) -> None:
     """N(0, 0.02) weights for conv/linear layers, N(1, 0.02) for batch-norm scales (DCGAN)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            weight = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            # Under spectral norm the trainable tensor is the parametrization's original.
+            sn = getattr(m, "parametrizations", None)
+            weight = sn.weight.original if sn is not None else m.weight
             nn.init.normal_(weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -62,7 +64,8 @@ class ConvEncoder(nn.Module):
         c_in, c_out = channels, width
         for i in range(n):
             first = i == 0
-            layers.append(factory.conv(c_in, c_out, 4, 2, 1, bias=first or factory.bias_before_norm))
+            bias = first or factory.bias_before_norm
+            layers.append(factory.conv(c_in, c_out, 4, 2, 1, bias=bias))
             if not first:
                 layers.append(factory.norm2d(c_out))
             layers.append(nn.LeakyReLU(0.2, inplace=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from torch import nn
@@ -19,7 +20,7 @@ def mlp(
     after the last): ``mlp([2, 128, 128, 1])`` is a 2-hidden-layer network."""
     factory = factory or LayerFactory(norm="none")
     layers: list[nn.Module] = []
-    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (d_in, d_out) in enumerate(itertools.pairwise(sizes)):
         last = i == len(sizes) - 2
         layers.append(factory.linear(d_in, d_out))
         if not last:

@@ -112,7 +112,10 @@ def load_weights_into(module: nn.Module, weights: dict[str, Tensor], source: Pat
     unexpected = sorted(set(weights) - set(own))
     bad_shape = [k for k in own.keys() & weights.keys() if own[k].shape != weights[k].shape]
     if missing or unexpected or bad_shape:
-        detail = (missing and f"missing {missing[:3]}") or (
-            unexpected and f"unexpected {unexpected[:3]}") or f"shape mismatch in {bad_shape[:3]}"
+        detail = (
+            (missing and f"missing {missing[:3]}")
+            or (unexpected and f"unexpected {unexpected[:3]}")
+            or f"shape mismatch in {bad_shape[:3]}"
+        )
         raise CheckpointError(f"{source} does not match the model in config.json: {detail}")
     module.load_state_dict(weights)

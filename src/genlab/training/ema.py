@@ -1,8 +1,10 @@
 """Exponential moving average of one submodule (the generator or decoder).
 
-shadow <- decay * shadow + (1 - decay) * current, for parameters; buffers (batch-norm running
-statistics) are copied. Sampling with ``swapped`` uses the averaged weights (Yazici et al. 2019,
-arXiv:1806.04498, show EMA generators give better samples)."""
+shadow <- d * shadow + (1 - d) * current for parameters, with the warm-up
+d = min(decay, (1 + t) / (10 + t)) at update t (as TensorFlow's ExponentialMovingAverage with
+num_updates) so early averages are not dominated by the random initial weights; buffers
+(batch-norm running statistics) are copied. Sampling with ``swapped`` uses the averaged
+weights (Yazici et al. 2019, arXiv:1806.04498, show EMA generators give better samples)."""
 
 from __future__ import annotations
 
@@ -20,12 +22,17 @@ class EMA:
             k: v.detach().clone() for k, v in module.state_dict().items()
         }
 
+    def decay_at(self, step: int) -> float:
+        return min(self.decay, (1.0 + step) / (10.0 + step))
+
     @torch.no_grad()
-    def update(self) -> None:
+    def update(self, step: int) -> None:
+        """Fold in the current weights after update number ``step`` (1-based)."""
+        decay = self.decay_at(step)
         params = dict(self.module.named_parameters())
         for key, value in self.module.state_dict().items():
             if key in params and value.is_floating_point():
-                self.shadow[key].lerp_(value, 1.0 - self.decay)
+                self.shadow[key].lerp_(value, 1.0 - decay)
             else:
                 self.shadow[key].copy_(value)
 

@@ -27,7 +27,7 @@ from genlab.training.logger import RunLogger
 from genlab.training.rundir import prepare_run_dir
 
 
-class TrainingInterrupted(KeyboardInterrupt):  # noqa: N818
+class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C between steps: a checkpoint of the current step was written first."""
 
 
@@ -37,7 +37,8 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"device: unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
+        msg = f"device: unknown device {name!r}; use cpu, cuda, cuda:N or auto"
+        raise ConfigError(msg) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: CUDA is not available on this machine; use device=cpu")
     return device
@@ -56,7 +57,8 @@ class Trainer:
         self.optimizers = self.model.configure_optimizers(cfg.train)
         self.stream = BatchStream(data.train, cfg.train.batch_size, cfg.seed, self.device)
         target = self.model.ema_target
-        self.ema = EMA(getattr(self.model, target), cfg.train.ema) if cfg.train.ema and target else None
+        use_ema = cfg.train.ema > 0 and target is not None
+        self.ema = EMA(getattr(self.model, target), cfg.train.ema) if use_ema else None
         self.ckpt_root = self.run_dir / "checkpoints"
         self.step = self._restore() if resume else 0
         if not resume:
@@ -106,8 +108,14 @@ class Trainer:
     def fit(self) -> Path:
         cfg = self.cfg.train
         logger = RunLogger(self.run_dir, self.step)
-        bar = tqdm(total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True,
-                   disable=not cfg.progress, mininterval=0.5 if sys.stderr.isatty() else 30)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=not cfg.progress,
+            mininterval=0.5 if sys.stderr.isatty() else 30,
+        )
         t0, s0 = time.perf_counter(), self.step
         try:
             with self._catch_sigint():
@@ -118,7 +126,7 @@ class Trainer:
                     out = self.model.train_step(next(self.stream), self.optimizers, self.step)
                     self.step += 1
                     if self.ema is not None:
-                        self.ema.update()
+                        self.ema.update(self.step)
                     done = self.step == cfg.steps
                     if self.step % cfg.log_every == 0 or done:
                         values = self._finite(out)
@@ -144,7 +152,7 @@ class Trainer:
         values = {k: float(v) for k, v in out.items()}
         if not all(math.isfinite(v) for v in values.values()):
             latest = ckpt.latest_checkpoint(self.ckpt_root)
-            kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written"
+            kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint yet"
             shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
             raise TrainingDiverged(
                 f"non-finite loss at step {self.step} ({shown}); {kept}. "

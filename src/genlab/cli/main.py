@@ -1,0 +1,51 @@
+"""``genlab`` entry point. Bad input ends with one line on stderr and exit status 2; a diverged
+run exits 1; Ctrl-C exits 130 after saving a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from genlab.errors import GenlabError, TrainingDiverged
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (not the usage block) and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> Parser:
+    from genlab import __version__
+    from genlab.cli import bench, info, sample, train
+
+    parser = Parser(prog="genlab", description="Train, sample and evaluate generative models.")
+    parser.add_argument("--version", action="version", version=f"genlab {__version__}")
+    subs = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for module in (info, train, sample, bench):
+        module.add_parser(subs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except GenlabError as err:
+        print(f"genlab: error: {err}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as err:
+        print(f"genlab: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as err:
+        step = err.args[0] if err.args else None
+        where = f" at step {step}; a checkpoint was saved" if step is not None else ""
+        print(f"genlab: interrupted{where}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
