@@ -1,0 +1,82 @@
+"""The shared battery every registered model passes (DESIGN.md), parametrized over MODELS, so a
+new model is tested by adding it and its ``tiny_<name>`` preset, not a new test file."""
+
+import pytest
+import torch
+
+import genlab
+from genlab.config import build_config, preset_names
+from genlab.data import load_data
+from genlab.models import build_model
+from genlab.registry import MODELS
+from genlab.training.batches import BatchStream
+from genlab.training.trainer import Trainer
+
+NAMES = MODELS.names()
+
+
+def tiny(name):
+    cfg = build_config(name, preset=f"tiny_{name}")
+    data = load_data(cfg.data)
+    torch.manual_seed(0)
+    return cfg, data, build_model(cfg.model, data.spec)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_has_tiny_preset(name):
+    assert f"tiny_{name}" in preset_names()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sample_shape_and_range(name):
+    _, data, model = tiny(name)
+    x = model.sample(5, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (5, *data.spec.shape) and x.dtype == torch.float32
+    assert torch.isfinite(x).all()
+    if data.spec.kind == "image":
+        assert x.min() >= -1 and x.max() <= 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sampling_is_determined_by_the_generator(name):
+    _, _, model = tiny(name)
+    a = model.sample(4, generator=torch.Generator().manual_seed(1))
+    b = model.sample(4, generator=torch.Generator().manual_seed(1))
+    c = model.sample(4, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert model.training  # sampling restores the training mode
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_train_step_is_finite_and_changes_every_network(name):
+    cfg, data, model = tiny(name)
+    opts = model.configure_optimizers(cfg.train)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = model.train_step(next(BatchStream(data.train, 8, 0, torch.device("cpu"))), opts, 0)
+    assert out and all(torch.isfinite(torch.as_tensor(v)) for v in out.values())
+    for opt_name, opt in opts.items():
+        params = {id(p) for g in opt.param_groups for p in g["params"]}
+        named = [k for k, p in model.named_parameters() if id(p) in params]
+        assert named, opt_name
+        changed = [k for k in named if not torch.equal(before[k], model.state_dict()[k])]
+        assert changed, f"optimizer {opt_name!r} changed no weights"
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_save_load_gives_identical_samples(name, ema, tmp_path):
+    cfg = build_config(name, preset=f"tiny_{name}", overrides={"train.ema": ema})
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.fit()
+    gen = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    if trainer.ema:
+        with trainer.ema.swapped():
+            expected = trainer.model.sample(6, generator=gen())
+    else:
+        expected = trainer.model.sample(6, generator=gen())
+    loaded = genlab.load(tmp_path / "run")
+    assert torch.equal(loaded.sample(6, generator=gen()), expected)
+    assert type(loaded) is type(trainer.model) and loaded.cfg == trainer.model.cfg
+    if ema:  # the raw weights are also available and differ from the average
+        raw = genlab.load(tmp_path / "run", ema=False).sample(6, generator=gen())
+        assert not torch.equal(raw, expected)
