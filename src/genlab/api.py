@@ -9,7 +9,7 @@ from genlab.config import RunConfig, build_config, validate
 from genlab.errors import CheckpointError, ConfigError
 from genlab.models.base import GenerativeModel, build_model
 from genlab.training import checkpoint as ckpt
-from genlab.training.rundir import default_run_dir, read_run_config
+from genlab.training.rundir import default_run_dir, read_run_config, update_run_config
 from genlab.training.trainer import Trainer, resolve_device
 
 
@@ -48,9 +48,11 @@ def resume_config(run_dir: str | Path, overrides: list[str] | dict[str, Any] | N
     if not overrides:
         return saved
     cfg = build_config(overrides=overrides, base=saved.model_dump())
-    for section in ("model", "data"):
+    for section in ("model", "data", "seed"):
         if getattr(cfg, section) != getattr(saved, section):
             raise ConfigError(f"a resumed run keeps its {section} config; only train.* may change")
+    if cfg != saved:
+        update_run_config(Path(run_dir), cfg)
     return cfg
 
 

@@ -62,6 +62,7 @@ def test_resume_gives_identical_weights(tmp_path, name, ema):
         name, preset=f"tiny_{name}", out=tmp_path / "b", overrides={**common, "train.steps": 5}
     )
     genlab.train(resume=half, overrides={"train.steps": 8})
+    assert genlab.load_config(half).train.steps == 8  # the override is recorded
     a, b = weights(straight, 8), weights(half, 8)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # ...and the resumed run really continued (its weights moved since step 5's checkpoint)

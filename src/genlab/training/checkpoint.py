@@ -100,9 +100,11 @@ def read_weights(path: Path) -> dict[str, Tensor]:
 def read_state(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # any unpickling refusal or corruption is bad input
-        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(f"cannot read training state {path}: {msg}") from None
+    except Exception:  # corrupt, truncated, or holding objects we refuse to unpickle
+        raise CheckpointError(
+            f"cannot read training state {path}: it is damaged or holds more than tensors and "
+            f"plain values; point {path.parent.parent / 'LATEST'} at an older step_N to resume"
+        ) from None
 
 
 def load_weights_into(module: nn.Module, weights: dict[str, Tensor], source: Path) -> None:

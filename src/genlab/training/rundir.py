@@ -20,6 +20,12 @@ def default_run_dir(cfg: RunConfig) -> Path:
     return Path("runs") / f"{cfg.model.name}-{cfg.data.name}-{stamp}"
 
 
+def _record(cfg: RunConfig, spec: DataSpec) -> dict[str, Any]:
+    record: dict[str, Any] = {"genlab_version": __version__, **cfg.model_dump(mode="json")}
+    record["data_spec"] = spec.to_dict()
+    return record
+
+
 def prepare_run_dir(run_dir: Path, cfg: RunConfig, spec: DataSpec) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out {run_dir} exists and is not a directory")
@@ -29,9 +35,13 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, spec: DataSpec) -> None:
             "or choose another --out"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {"genlab_version": __version__, **cfg.model_dump(mode="json")}
-    record["data_spec"] = spec.to_dict()
-    atomic_write_json(run_dir / "config.json", record)
+    atomic_write_json(run_dir / "config.json", _record(cfg, spec))
+
+
+def update_run_config(run_dir: Path, cfg: RunConfig) -> None:
+    """Record train.* overrides given on resume, so config.json says how the run was trained."""
+    _, spec = read_run_config(run_dir)
+    atomic_write_json(Path(run_dir) / "config.json", _record(cfg, spec))
 
 
 def read_run_config(run_dir: str | Path) -> tuple[RunConfig, DataSpec]:

@@ -141,6 +141,7 @@ class Trainer:
                         self.write_samples()
                     if self.step % cfg.ckpt_every == 0 or done:
                         self._finite(out)
+                        self._check_weights()
                         self.save_checkpoint()
                     bar.update(1)
         finally:
@@ -159,6 +160,22 @@ class Trainer:
                 "Try a lower train.lr or another train.seed"
             )
         return values
+
+    def _check_weights(self) -> None:
+        """The loss is computed before the update, so the update itself may have produced
+        inf/NaN weights: never write those as a checkpoint."""
+        bad = [
+            k
+            for k, v in self.model.state_dict().items()
+            if v.is_floating_point() and not torch.isfinite(v).all()
+        ]
+        if bad:
+            latest = ckpt.latest_checkpoint(self.ckpt_root)
+            kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint yet"
+            raise TrainingDiverged(
+                f"non-finite weights after step {self.step} (e.g. {bad[0]}); {kept}. "
+                "Try a lower train.lr or another train.seed"
+            )
 
     def write_samples(self) -> Path:
         gen = torch.Generator().manual_seed(self.cfg.seed)  # the same noise at every step
