@@ -41,8 +41,6 @@ def keep_torch_threads():
 
 
 def train_argv(model: str, out: Path) -> list[str]:
-    # Overrides right after the model: argparse rejects them after an option (a known bug,
-    # see test_overrides_may_follow_options in tests/cli/test_cli_smoke.py).
     overrides = [*COMMON, *EXTRA[model]]
     return ["train", model, *overrides, "--preset", f"tiny_{model}", "--out", str(out)]
 
