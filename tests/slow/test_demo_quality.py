@@ -30,8 +30,9 @@ def summary(proba: np.ndarray) -> tuple[float, np.ndarray]:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["vae", "dcgan"])
 def test_demo_samples_read_as_digits(name, tmp_path):
-    run = genlab.train(name, preset=f"demo_{name}", out=tmp_path / name,
-                       overrides=["train.progress=false"])
+    run = genlab.train(
+        name, preset=f"demo_{name}", out=tmp_path / name, overrides=["train.progress=false"]
+    )
     samples = genlab.load(run).sample(1000, generator=torch.Generator().manual_seed(0))
     confident, counts = summary(digit_probabilities(samples))
     # Reference: real held-out digits through the same 8 -> 32 -> 8 pipeline.
