@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ import torch
 
 from genlab import api
 from genlab.errors import ConfigError
-from genlab.io import atomic_write_bytes
+from genlab.io import atomic_write
 from genlab.sampling import save_samples
 
 
@@ -36,9 +35,8 @@ def run(args) -> int:
     suffix = ".npy" if args.npy else ".png"
     out = Path(args.out or Path(args.run_dir) / "samples" / f"sample_seed{args.seed}{suffix}")
     if args.npy:
-        buf = io.BytesIO()
-        np.save(buf, samples.numpy().astype(np.float32), allow_pickle=False)
-        atomic_write_bytes(out, buf.getvalue())
+        array = samples.numpy().astype(np.float32)
+        atomic_write(out, lambda f: np.save(f, array, allow_pickle=False))
     else:
         save_samples(samples, model.spec, out, title=f"{args.n} samples, seed {args.seed}")
     print(out)

@@ -18,11 +18,10 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import torch
@@ -34,6 +33,7 @@ from genlab.config import DataConfig
 from genlab.data import register_dataset
 from genlab.data.base import DataBundle, image_spec, random_split
 from genlab.errors import ConfigError, DataError
+from genlab.io import atomic_write
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 CACHE_DIRNAME = ".genlab-cache"
@@ -167,19 +167,6 @@ def _cache_dirs(root: Path, cache_dir: str | None) -> list[Path]:
     return [root / CACHE_DIRNAME, _home_cache(root)]
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write via a temp file in the same folder, fsync, rename: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _names(key: str) -> tuple[str, str]:
     """(array, manifest) file names of a cache entry; derived from the key, never read from a
     manifest, so a doctored manifest cannot point elsewhere."""
@@ -203,8 +190,8 @@ def _save_cache(folder: Path, key: str, images: np.ndarray, manifest: dict) -> N
     this root and these settings left behind under older keys."""
     array_name, manifest_name = _names(key)
     record = json.dumps({**manifest, "key": key}).encode()
-    _atomic_write(folder / array_name, lambda f: np.save(f, images, allow_pickle=False))
-    _atomic_write(folder / manifest_name, lambda f: f.write(record))
+    atomic_write(folder / array_name, lambda f: np.save(f, images, allow_pickle=False))
+    atomic_write(folder / manifest_name, lambda f: f.write(record))
     same = ("root", "image_size", "channels")
     for old in folder.glob("manifest-*.json"):
         try:

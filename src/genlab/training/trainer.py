@@ -128,19 +128,21 @@ class Trainer:
                     if self.ema is not None:
                         self.ema.update(self.step)
                     done = self.step == cfg.steps
-                    if self.step % cfg.log_every == 0 or done:
+                    log_now = self.step % cfg.log_every == 0 or done
+                    ckpt_now = self.step % cfg.ckpt_every == 0 or done
+                    # Reading the losses syncs the device: every step on CPU (free, stops at the
+                    # first bad step), only when logging or checkpointing on GPU.
+                    if log_now or ckpt_now or self.device.type == "cpu":
                         values = self._finite(out)
+                    if log_now:
                         rate = (self.step - s0) * cfg.batch_size / (time.perf_counter() - t0)
                         values["images_per_s"] = rate
                         logger.log(self.step, values)
                         bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
                         t0, s0 = time.perf_counter(), self.step
-                    elif self.device.type == "cpu":
-                        self._finite(out)  # free on CPU: stop at the first bad step
                     if self.step % cfg.sample_every == 0 or done:
                         self.write_samples()
-                    if self.step % cfg.ckpt_every == 0 or done:
-                        self._finite(out)
+                    if ckpt_now:
                         self._check_weights()
                         self.save_checkpoint()
                     bar.update(1)
@@ -152,13 +154,8 @@ class Trainer:
     def _finite(self, out: dict) -> dict[str, float]:
         values = {k: float(v) for k, v in out.items()}
         if not all(math.isfinite(v) for v in values.values()):
-            latest = ckpt.latest_checkpoint(self.ckpt_root)
-            kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint yet"
             shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
-            raise TrainingDiverged(
-                f"non-finite loss at step {self.step} ({shown}); {kept}. "
-                "Try a lower train.lr or another train.seed"
-            )
+            raise self._diverged(f"non-finite loss at step {self.step} ({shown})")
         return values
 
     def _check_weights(self) -> None:
@@ -170,12 +167,12 @@ class Trainer:
             if v.is_floating_point() and not torch.isfinite(v).all()
         ]
         if bad:
-            latest = ckpt.latest_checkpoint(self.ckpt_root)
-            kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint yet"
-            raise TrainingDiverged(
-                f"non-finite weights after step {self.step} (e.g. {bad[0]}); {kept}. "
-                "Try a lower train.lr or another train.seed"
-            )
+            raise self._diverged(f"non-finite weights after step {self.step} (e.g. {bad[0]})")
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        latest = ckpt.latest_checkpoint(self.ckpt_root)
+        kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint yet"
+        return TrainingDiverged(f"{what}; {kept}. Try a lower train.lr or another train.seed")
 
     def write_samples(self) -> Path:
         gen = torch.Generator().manual_seed(self.cfg.seed)  # the same noise at every step
