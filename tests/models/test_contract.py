@@ -8,6 +8,7 @@ import genlab
 from genlab.config import build_config, preset_names
 from genlab.data import load_data
 from genlab.models import build_model
+from genlab.models.base import has_encoder
 from genlab.registry import MODELS
 from genlab.training.batches import BatchStream
 from genlab.training.trainer import Trainer
@@ -80,3 +81,55 @@ def test_save_load_gives_identical_samples(name, ema, tmp_path):
     if ema:  # the raw weights are also available and differ from the average
         raw = genlab.load(tmp_path / "run", ema=False).sample(6, generator=gen())
         assert not torch.equal(raw, expected)
+
+
+# ----------------------------------------------------------------------------- encoder contract
+# Models with an encoder (models/base.py) are checked on what the latent tools rely on.
+
+ENCODERS = [n for n in NAMES if has_encoder(tiny(n)[2])]
+LIKELIHOODS = [n for n in ENCODERS if hasattr(tiny(n)[2], "log_importance_weights")]
+
+
+def test_vae_is_an_encoder_model():
+    assert "vae" in ENCODERS and "vae" in LIKELIHOODS
+    assert "dcgan" not in ENCODERS
+
+
+def _batch(data, n=6):
+    return next(BatchStream(data.train, n, 0, torch.device("cpu")))
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+def test_encode_decode_reconstruct(name):
+    _, data, model = tiny(name)
+    batch = _batch(data)
+    x, y = batch["x"], batch.get("y")
+    with torch.no_grad():
+        z = model.encode(x, labels=y)
+        assert z.shape == (6, model.code_dim) and torch.isfinite(z).all()
+        x_hat = model.decode(z, labels=y)
+    assert x_hat.shape == x.shape and x_hat.min() >= -1 and x_hat.max() <= 1
+    recon = model.reconstruct(x, labels=y)
+    assert recon.shape == x.shape and not recon.requires_grad
+    assert model.training  # reconstruct restores the training mode
+    model.eval()  # deterministic in eval mode: the same code twice, reconstruct = decode(encode)
+    with torch.no_grad():
+        z_eval = model.encode(x, labels=y)
+        assert torch.equal(z_eval, model.encode(x, labels=y))
+        expected = model.decode(z_eval, labels=y)
+    assert torch.allclose(model.reconstruct(x, labels=y), expected)
+
+
+@pytest.mark.parametrize("name", LIKELIHOODS)
+def test_log_importance_weights(name):
+    _, data, model = tiny(name)
+    model.eval()
+    batch = _batch(data, 4)
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    w = model.log_importance_weights(batch["x"], 7, labels=batch.get("y"), generator=gen())
+    assert w.shape == (7, 4) and torch.isfinite(w).all() and not w.requires_grad
+    again = model.log_importance_weights(batch["x"], 7, labels=batch.get("y"), generator=gen())
+    assert torch.equal(w, again)  # determined by the generator
+    # Jensen: log-mean-exp of the weights (IWAE) >= their mean (ELBO), for every image.
+    iwae = torch.logsumexp(w, 0) - torch.log(torch.tensor(7.0))
+    assert (iwae >= w.mean(0) - 1e-4).all()

@@ -4,6 +4,8 @@ run exits 1; Ctrl-C exits 130 after saving a checkpoint."""
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 
@@ -19,13 +21,17 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     from genlab import __version__
-    from genlab.cli import bench, info, sample, train
 
     parser = Parser(prog="genlab", description="Train, sample and evaluate generative models.")
     parser.add_argument("--version", action="version", version=f"genlab {__version__}")
     subs = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (info, train, sample, bench):
-        module.add_parser(subs)
+    # Every module of genlab.cli with an ``add_parser`` is a subcommand (one file each).
+    import genlab.cli as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"genlab.cli.{info.name}")
+        if hasattr(module, "add_parser"):
+            module.add_parser(subs)
     return parser
 
 

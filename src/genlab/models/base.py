@@ -1,8 +1,21 @@
 """The model contract (DESIGN.md): a model owns its update, the trainer owns time.
 
 Every model implements ``configure_optimizers``, ``train_step`` (its own zero_grad / backward /
-step, so GANs and critic iterations need no special trainer) and ``sample``. Models with an
-encoder add ``encode``, ``decode`` and ``reconstruct``.
+step, so GANs and critic iterations need no special trainer) and ``sample``.
+
+Models with an encoder (AE, DAE, VAE, AAE, VAE-GAN) also implement, with ``labels`` (B,) int64
+used only by class-conditional models (``cfg.num_classes`` set) and ignored otherwise:
+
+- ``code_dim: int``, the width of a latent code;
+- ``encode(x, labels=None) -> (B, code_dim)``: the deterministic code of (B, C, H, W) images in
+  [-1, 1] (the posterior mean for VAEs, the probabilities for a categorical latent);
+- ``decode(z, labels=None) -> (B, C, H, W)`` in [-1, 1]: the mean image of a code;
+- ``reconstruct(x, labels=None)``: ``decode(encode(x))`` in eval mode without gradients.
+
+The latent tools (interpolation, attribute vectors, traversals, scatter plots) use only these.
+Models with a likelihood (VAEs) add ``log_importance_weights(x, k, labels=None, generator=None)
+-> (k, B)``: log p(x, z_i) - log q(z_i | x) for k posterior samples z_i, in nats; its mean over
+k is the ELBO and its log-mean-exp the IWAE bound (``genlab eval``).
 """
 
 from __future__ import annotations
@@ -18,7 +31,9 @@ from genlab.config import ModelConfig, TrainConfig
 from genlab.data.base import DataSpec
 from genlab.registry import MODELS
 
-Batch = dict[str, Tensor]  # "x": (B, C, H, W) in [-1, 1] or (B, D) points; "y": (B,) int64
+# "x": (B, C, H, W) in [-1, 1] or (B, D) points; "y": (B,) int64 labels when the data has them;
+# "attrs": (B, A) float 0/1 binary attributes when the data has them.
+Batch = dict[str, Tensor]
 
 
 class GenerativeModel(nn.Module):
@@ -54,6 +69,11 @@ class GenerativeModel(nn.Module):
         """Standard normal (n, dim) on the model's device; drawn on the generator's device."""
         gen_device = generator.device if generator is not None else self.device
         return torch.randn(n, dim, generator=generator, device=gen_device).to(self.device)
+
+
+def has_encoder(model: nn.Module) -> bool:
+    """True for models that implement the encoder contract above."""
+    return all(hasattr(model, a) for a in ("encode", "decode", "reconstruct", "code_dim"))
 
 
 @contextmanager

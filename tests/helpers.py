@@ -1,0 +1,15 @@
+"""Helpers shared by test files (``tests`` is on pytest's python path)."""
+
+from __future__ import annotations
+
+
+def assert_one_line_error(err: str, *fragments: str) -> str:
+    """stderr is exactly one line, starts with ``genlab``, has no traceback and every fragment."""
+    text = err.strip()
+    assert text, "nothing on stderr"
+    assert "\n" not in text, f"more than one line on stderr:\n{err}"
+    assert text.startswith("genlab"), text
+    assert "Traceback" not in text, text
+    for fragment in fragments:
+        assert fragment in text, f"{fragment!r} not in {text!r}"
+    return text
