@@ -1,7 +1,9 @@
 """What every dataset returns: two splits of one tensor each, and a spec a model is built from.
 
 Images are ``uint8`` (N, C, H, W); 2-D toy data is ``float32`` (N, D). Labels are ``int64`` (N,)
-or ``None``. A dataset loader is a function ``load(cfg: DataConfig) -> DataBundle`` registered in
+or ``None``. A dataset with known generative factors (``shapes``) also gives binary attributes
+``attrs`` (N, A) ``bool`` and continuous factors ``factors`` (N, F) ``float32``, their names in
+the spec. A dataset loader is a function ``load(cfg: DataConfig) -> DataBundle`` registered in
 ``genlab.registry.DATASETS`` with the config fields it reads (others set by the user are an error).
 """
 
@@ -21,27 +23,32 @@ class DataSpec:
     """Everything a model needs to know about its data; saved in config.json so ``genlab.load``
     rebuilds a model without the dataset."""
 
-    kind: Literal["image", "points"]
-    shape: tuple[int, ...]  # (C, H, W) for images, (D,) for points
+    kind: Literal["image", "points", "interactions"]
+    shape: tuple[int, ...]  # (C, H, W) for images, (D,) for points, (num_items,) for interactions
     num_classes: int | None = None
     class_names: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. mixture centres and sigma
+    attr_names: tuple[str, ...] | None = None  # columns of Split.attrs ("large", "left", ...)
+    factor_names: tuple[str, ...] | None = None  # columns of Split.factors ("scale", "x", ...)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["shape"] = list(self.shape)
-        d["class_names"] = list(self.class_names) if self.class_names else None
+        for key in ("class_names", "attr_names", "factor_names"):
+            d[key] = list(d[key]) if d[key] else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataSpec:
-        names = d.get("class_names")
+        names = {k: tuple(d[k]) if d.get(k) else None for k in ("class_names", "attr_names")}
+        factors = d.get("factor_names")
         return cls(
             kind=d["kind"],
             shape=tuple(d["shape"]),
             num_classes=d.get("num_classes"),
-            class_names=tuple(names) if names else None,
             extra=dict(d.get("extra") or {}),
+            factor_names=tuple(factors) if factors else None,
+            **names,
         )
 
 
@@ -49,18 +56,29 @@ class DataSpec:
 class Split:
     """One split held as one tensor: batches are sliced from ``x``, never assembled per sample."""
 
-    x: torch.Tensor  # uint8 (N, C, H, W) or float32 (N, D)
+    # uint8 (N, C, H, W), float32 (N, D), or a scipy.sparse CSR (N, num_items) click matrix that
+    # is never densified whole (the batcher densifies the rows of one batch).
+    x: torch.Tensor
     y: torch.Tensor | None = None  # int64 (N,)
+    attrs: torch.Tensor | None = None  # bool (N, A): binary attributes
+    factors: torch.Tensor | None = None  # float32 (N, F): true generative factors
 
     def __post_init__(self) -> None:
-        if self.y is not None and len(self.y) != len(self.x):
-            raise DataError(f"{len(self.y)} labels for {len(self.x)} samples")
+        for what, t in (
+            ("labels", self.y),
+            ("attribute rows", self.attrs),
+            ("factor rows", self.factors),
+        ):
+            if t is not None and len(t) != len(self):
+                raise DataError(f"{len(t)} {what} for {len(self)} samples")
 
     def __len__(self) -> int:
-        return len(self.x)
+        return self.x.shape[0]  # len() of a scipy.sparse matrix is an error
 
     def take(self, index: torch.Tensor) -> Split:
-        return Split(self.x[index], None if self.y is None else self.y[index])
+        pick = lambda t: None if t is None else t[index]  # noqa: E731
+        x = self.x[index] if isinstance(self.x, torch.Tensor) else self.x[index.numpy()]
+        return Split(x, pick(self.y), pick(self.attrs), pick(self.factors))
 
 
 @dataclass
@@ -69,6 +87,8 @@ class DataBundle:
     spec: DataSpec
     train: Split
     test: Split
+    # Dataset-specific extras, e.g. the held-out users of a click matrix (genlab.recsys).
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def random_split(

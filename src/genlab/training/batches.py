@@ -10,6 +10,14 @@ from genlab.errors import ConfigError
 from genlab.models.base import Batch
 
 
+def _rows(x, index: torch.Tensor) -> torch.Tensor:
+    """The rows ``index`` of a tensor, or of a scipy.sparse matrix densified to float32 (B, D):
+    only the batch is ever dense, so a click matrix of any size trains in constant memory."""
+    if isinstance(x, torch.Tensor):
+        return x[index]
+    return torch.from_numpy(x[index.numpy()].toarray().astype("float32", copy=False))
+
+
 class BatchStream:
     """Endless batches of a split: a fresh permutation each epoch, the incomplete last batch
     of an epoch dropped (so every step sees ``batch_size`` samples). ``state_dict`` captures the
@@ -35,10 +43,12 @@ class BatchStream:
             self.perm = torch.randperm(len(self.split), generator=self.generator)
         index = self.perm[self.pos : self.pos + self.batch_size]
         self.pos += self.batch_size
-        x = self.split.x[index].to(self.device, non_blocking=True)
+        x = _rows(self.split.x, index).to(self.device, non_blocking=True)
         batch = {"x": to_model(x) if x.dtype == torch.uint8 else x}
         if self.split.y is not None:
             batch["y"] = self.split.y[index].to(self.device, non_blocking=True)
+        if self.split.attrs is not None:  # (B, A) float 0/1, for attribute-conditional models
+            batch["attrs"] = self.split.attrs[index].to(self.device, non_blocking=True).float()
         return batch
 
     def state_dict(self) -> dict:
