@@ -16,6 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from genlab.config import build_config
 from genlab.data import load_data
 from genlab.models import build_model
+from genlab.registry import MODELS
 from genlab.training.batches import BatchStream
 from genlab.training.trainer import resolve_device
 
@@ -72,6 +73,14 @@ def matmul_peak_gflops(device: torch.device, dtype=torch.float32) -> dict[str, f
     return {k: round(v, 1) for k, v in rates.items()}
 
 
+# The benchmark dataset for each kind of data a model may need (a model class says which in
+# ``data_kind``; image models by default), with the overrides it takes from the arguments.
+BENCH_DATA = {
+    "image": ("digits", lambda image_size: [f"data.image_size={image_size}"]),
+    "interactions": ("clicks", lambda image_size: []),
+}
+
+
 def bench_model(
     name: str,
     *,
@@ -82,12 +91,14 @@ def bench_model(
     device: str = "cpu",
     overrides: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Time ``steps`` training steps of model ``name`` on digits after ``warmup`` steps."""
+    """Time ``steps`` training steps of model ``name`` after ``warmup`` steps, on digits (image
+    models) or procedural clicks (recommendation models, which also report users/s)."""
+    dataset, data_overrides = BENCH_DATA[getattr(MODELS.get(name), "data_kind", "image")]
     cfg = build_config(
         name,
-        data="digits",
+        data=dataset,
         overrides=[
-            f"data.image_size={image_size}",
+            *data_overrides(image_size),
             f"train.batch_size={batch_size}",
             f"device={device}",
             *(overrides or []),
@@ -113,7 +124,7 @@ def bench_model(
     elapsed = time.perf_counter() - t0
     assert all(torch.isfinite(torch.as_tensor(v)) for v in out.values())
     step_s = elapsed / steps
-    return {
+    row = {
         "model": name,
         "batch_size": batch_size,
         "image_size": image_size,
@@ -123,6 +134,9 @@ def bench_model(
         "train_flops_per_image": flops // batch_size,
         "achieved_gflops": round(flops / step_s / 1e9, 2),
     }
+    if data.spec.kind == "interactions":  # one sample is one user's click history
+        row.update(image_size=None, users_per_s=row["images_per_s"], num_items=data.spec.shape[0])
+    return row
 
 
 def run_bench(models: list[str], *, device: str = "cpu", **kwargs: Any) -> dict[str, Any]:

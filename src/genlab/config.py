@@ -42,6 +42,15 @@ class DataConfig(Section):
     sigma: float | None = Field(None, gt=0, description="mixtures: std of each mode")
     radius: float | None = Field(None, gt=0, description="ring8: radius of the circle of modes")
     cache_dir: str | None = Field(None, description="imagefolder: where decoded arrays are kept")
+    num_users: int | None = Field(None, ge=20, description="clicks: users; None = 6000")
+    num_items: int | None = Field(None, ge=10, description="clicks: items; None = 1000")
+    min_rating: float = Field(4.0, ge=0, description="movielens: ratings >= this count as clicks")
+    heldout_users: int | float | None = Field(
+        None, gt=0, description="validation and test users each: a count, or a share if < 1"
+    )
+    heldout_fraction: float = Field(
+        0.2, gt=0, lt=1, description="share of a held-out user's items hidden for evaluation"
+    )
 
 
 class TrainConfig(Section):
