@@ -6,9 +6,20 @@ n_out = s (n_in - 1) - 2p + k for a transposed one. With k=4, s=2, p=1 both exac
 double an even size, so an image of size S is reached from a base size B by doubling
 ``n_up`` times, where B is found by halving S while it is even and the half is at least 4
 (64 -> 4 in 4 steps, 32 -> 4 in 3, 28 -> 7 in 2, 8 -> 4 in 1).
+
+A decoder doubles either with those transposed convolutions (``upsample="transposed"``) or with
+a nearest-neighbour resize followed by a k=3, s=1, p=1 convolution (``upsample="nearest"``,
+which keeps the size). Odena et al. 2016, "Deconvolution and Checkerboard Artifacts"
+(https://distill.pub/2016/deconv-checkerboard/): in a stride-2 transposed convolution even and
+odd output pixels are painted by different kernel taps, so unless the learned weights balance
+exactly the output carries a period-2 checkerboard; resize-then-convolve applies the same taps
+to every output pixel, so it has no such built-in period.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
 
 from torch import Tensor, nn
 
@@ -36,6 +47,27 @@ def size_plan(size: int) -> tuple[int, int]:
             f"(k=4, s=2, p=1 layers); use a size such as 8, 16, 28, 32 or 64"
         )
     return n, base
+
+
+Upsample = Literal["transposed", "nearest"]
+
+
+def _double_transposed(factory: LayerFactory, c_in: int, c_out: int, bias: bool) -> list[nn.Module]:
+    return [factory.conv_t(c_in, c_out, 4, 2, 1, bias=bias)]
+
+
+def _double_nearest(factory: LayerFactory, c_in: int, c_out: int, bias: bool) -> list[nn.Module]:
+    return [
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        factory.conv(c_in, c_out, 3, 1, 1, bias=bias),
+    ]
+
+
+# The layers that double the side of a (B, c_in, n, n) map to (B, c_out, 2n, 2n).
+UPSAMPLERS: dict[str, Callable[[LayerFactory, int, int, bool], list[nn.Module]]] = {
+    "transposed": _double_transposed,
+    "nearest": _double_nearest,
+}
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -80,14 +112,24 @@ class ConvEncoder(nn.Module):
 
 class ConvDecoder(nn.Module):
     """(B, latent) -> (B, C, S, S) pre-activation: a transposed conv to the base size, then
-    stride-2 transposed convs halving the width down to ``width``; ReLU and norm between
-    layers, none after the last (the caller picks tanh, sigmoid logits or a Gaussian mean)."""
+    stride-2 doublings (``upsample``, see ``UPSAMPLERS``) halving the width down to ``width``;
+    ReLU and norm between layers, none after the last (the caller picks tanh, sigmoid logits or
+    a Gaussian mean)."""
 
     def __init__(
-        self, latent_dim: int, channels: int, size: int, width: int, factory: LayerFactory
+        self,
+        latent_dim: int,
+        channels: int,
+        size: int,
+        width: int,
+        factory: LayerFactory,
+        upsample: Upsample = "transposed",
     ) -> None:
         super().__init__()
         n, base = size_plan(size)
+        if upsample not in UPSAMPLERS:
+            raise ConfigError(f"upsample {upsample!r}: choose from {', '.join(UPSAMPLERS)}")
+        double = UPSAMPLERS[upsample]
         c = width * 2 ** (n - 1)
         bias = factory.bias_before_norm
         layers: list[nn.Module] = [
@@ -97,10 +139,10 @@ class ConvDecoder(nn.Module):
             nn.ReLU(inplace=True),
         ]
         for _ in range(n - 1):
-            layers += [factory.conv_t(c, c // 2, 4, 2, 1, bias=bias), factory.norm2d(c // 2)]
+            layers += [*double(factory, c, c // 2, bias), factory.norm2d(c // 2)]
             layers.append(nn.ReLU(inplace=True))
             c //= 2
-        layers.append(factory.conv_t(c, channels, 4, 2, 1))  # last doubling, no norm
+        layers += double(factory, c, channels, True)  # last doubling, no norm
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:
