@@ -30,3 +30,9 @@ def gaussian_nll(mean: Tensor, target: Tensor, log_sigma: Tensor) -> Tensor:
 def gaussian_kl_std_normal(mu: Tensor, logvar: Tensor) -> Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) = 1/2 sum(mu^2 + exp(logvar) - 1 - logvar)."""
     return _sum_per_example(0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar))
+
+
+def log_mean_exp(t: Tensor, dim: int = 0) -> Tensor:
+    """log(mean(exp(t))) along ``dim``, stable. On log importance weights (k, B) it is the IWAE
+    bound of Burda et al. 2016 (arXiv:1509.00519), (B,); their plain mean is the ELBO."""
+    return torch.logsumexp(t, dim) - math.log(t.shape[dim])

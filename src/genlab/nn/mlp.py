@@ -15,14 +15,16 @@ def mlp(
     *,
     act: type[nn.Module] = nn.ReLU,
     factory: LayerFactory | None = None,
+    bias: bool = True,
 ) -> nn.Sequential:
     """Linear layers between consecutive ``sizes`` with norm + activation between them (none
-    after the last): ``mlp([2, 128, 128, 1])`` is a 2-hidden-layer network."""
+    after the last): ``mlp([2, 128, 128, 1])`` is a 2-hidden-layer network. ``bias=False``
+    drops every linear layer's bias."""
     factory = factory or LayerFactory(norm="none")
     layers: list[nn.Module] = []
     for i, (d_in, d_out) in enumerate(itertools.pairwise(sizes)):
         last = i == len(sizes) - 2
-        layers.append(factory.linear(d_in, d_out))
+        layers.append(factory.linear(d_in, d_out, bias=bias))
         if not last:
             layers += [factory.norm1d(d_out), act()]
     return nn.Sequential(*layers)
