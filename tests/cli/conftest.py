@@ -1,4 +1,4 @@
-"""Shared helpers for the CLI tests: run ``genlab`` in-process, tiny trained runs, IDX files."""
+"""Fixtures of the CLI tests: tiny trained runs, trained once per session, and private copies."""
 
 from __future__ import annotations
 
@@ -9,21 +9,6 @@ from pathlib import Path
 import pytest
 
 from genlab.cli.main import main
-
-Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(capsys) -> Cli:
-    """``cli("train", "vae", ...)`` -> (exit status, stdout, stderr) of one in-process run."""
-
-    def run(*argv: str | Path) -> tuple[int, str, str]:
-        capsys.readouterr()  # drop whatever earlier calls printed
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture(scope="session")
