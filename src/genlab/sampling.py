@@ -48,12 +48,28 @@ def grid_png(
     return buf.getvalue()
 
 
-def scatter_png(points: torch.Tensor, spec: DataSpec, title: str = "") -> bytes:
-    """PNG bytes of 2-D samples, with the true mode centres (when known) as crosses."""
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure_png(fig) -> bytes:
+    """PNG bytes of a matplotlib figure, which is then closed."""
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    pyplot().close(fig)
+    return buf.getvalue()
+
+
+def scatter_png(points: torch.Tensor, spec: DataSpec, title: str = "") -> bytes:
+    """PNG bytes of 2-D samples, with the true mode centres (when known) as crosses."""
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
     pts = points.detach().float().cpu().numpy()
@@ -69,21 +85,14 @@ def scatter_png(points: torch.Tensor, spec: DataSpec, title: str = "") -> bytes:
     ax.legend(loc="upper right", fontsize=7)
     if title:
         ax.set_title(title, fontsize=9)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def heatmap_png(rows: torch.Tensor, title: str = "") -> bytes:
     """PNG bytes of (N, I) item distributions (recommendation models), one row per sample, on a
     log10 colour scale (probabilities of popular and niche items differ by orders of magnitude),
     items sorted by their mean probability so the popularity profile reads left to right."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
     values = rows.detach().double().clamp_min(1e-12).log10().cpu()
@@ -94,11 +103,7 @@ def heatmap_png(rows: torch.Tensor, title: str = "") -> bytes:
     ax.set_ylabel("sample")
     if title:
         ax.set_title(title, fontsize=9)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def save_samples(samples: torch.Tensor, spec: DataSpec, path: str | Path, title: str = "") -> Path:
@@ -122,10 +127,7 @@ def code_scatter_png(
 ) -> bytes:
     """PNG bytes of 2-D points (N, 2) (e.g. latent codes), one colour per label (N,) int64 with
     a legend of ``class_names`` (or the label numbers); one colour when ``labels`` is None."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=100)
     pts = points.detach().float().cpu().numpy()
@@ -141,8 +143,4 @@ def code_scatter_png(
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, markerscale=3)
     if title:
         ax.set_title(title, fontsize=9)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
