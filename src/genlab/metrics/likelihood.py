@@ -24,6 +24,8 @@ from genlab.errors import ConfigError
 from genlab.metrics import EvalContext, MetricResult, register_metric
 from genlab.models.base import evaluating, has_encoder
 
+LIKELIHOOD = "an image likelihood (vae and its variants)"
+
 
 def _stats(per_item: torch.Tensor) -> tuple[float, float]:
     """Mean and standard error of the mean of a 1-D tensor."""
@@ -67,7 +69,7 @@ def _k(ctx: EvalContext) -> int:
 
 @register_metric("elbo", help="test ELBO, nats/image (mean of the k importance log weights)")
 def elbo(ctx: EvalContext, param: int | None) -> list[MetricResult]:
-    _require(ctx, "elbo", hasattr(ctx.model, "log_importance_weights"), "a likelihood (a VAE)")
+    _require(ctx, "elbo", hasattr(ctx.model, "log_importance_weights"), LIKELIHOOD)
     k = _k(ctx)
     w = _log_weights(ctx, k)  # (k, N)
     value, se = _stats(w.mean(0))
@@ -77,7 +79,7 @@ def elbo(ctx: EvalContext, param: int | None) -> list[MetricResult]:
 
 @register_metric("nll", help="negative log-likelihood bound -IWAE_k, nats/image (k=--k)")
 def nll(ctx: EvalContext, param: int | None) -> list[MetricResult]:
-    _require(ctx, "nll", hasattr(ctx.model, "log_importance_weights"), "a likelihood (a VAE)")
+    _require(ctx, "nll", hasattr(ctx.model, "log_importance_weights"), LIKELIHOOD)
     k = _k(ctx)
     w = _log_weights(ctx, k)
     iwae = torch.logsumexp(w, dim=0) - math.log(k)  # (N,)
