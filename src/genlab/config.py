@@ -67,6 +67,12 @@ class TrainConfig(Section):
     ckpt_every: int = Field(500, ge=1, description="steps between checkpoints")
     keep_checkpoints: int = Field(3, ge=1, description="newest checkpoints kept on disk")
     num_samples: int = Field(64, ge=1, le=1024, description="images in each sample grid")
+    eval_every: int | None = Field(
+        None, ge=1, description="steps between quality evaluations logged beside the losses"
+    )
+    eval_metrics: str | None = Field(
+        None, description="metrics of eval_every, e.g. 'elbo,recon'; None = 'modes' on 2-D mixtures"
+    )
     threads: int | None = Field(None, ge=1, description="CPU threads; None = torch default")
     progress: bool = Field(True, description="show a progress bar")
 

@@ -62,10 +62,11 @@ class EvalContext:
     options: dict[str, Any] = field(default_factory=dict)  # metric options, e.g. {"k": 1000}
     progress: bool = True
     cache: dict[str, Any] = field(default_factory=dict)  # shared work between metrics
+    bundle: DataBundle | None = None  # the data, when the caller has it loaded already
 
     @cached_property
     def data(self) -> DataBundle:
-        return load_data(self.cfg.data)
+        return self.bundle if self.bundle is not None else load_data(self.cfg.data)
 
     def eval_split(self) -> Split:
         """The split to evaluate on, cut to its first ``n`` items (a fixed, seeded order)."""
@@ -167,13 +168,19 @@ def evaluate(
         dict(options or {}),
         progress,
     )
+    results = run_metrics(ctx, wanted)
+    if record:
+        record_results(ctx, results)
+    return results
+
+
+def run_metrics(ctx: EvalContext, wanted: list[tuple[str, str, int | None]]) -> list[MetricResult]:
+    """Run parsed metrics (``parse_metrics``) on a context; rows named as the user asked."""
     results: list[MetricResult] = []
     for raw, base, param in wanted:
         for result in METRICS.get(base)(ctx, param):
             result.name = raw if result.name == base else result.name
             results.append(result)
-    if record:
-        record_results(ctx, results)
     return results
 
 
@@ -212,4 +219,12 @@ def format_table(results: Sequence[MetricResult]) -> str:
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["EvalContext", "MetricResult", "evaluate", "format_table", "register_metric"]
+__all__ = [
+    "EvalContext",
+    "MetricResult",
+    "evaluate",
+    "format_table",
+    "parse_metrics",
+    "register_metric",
+    "run_metrics",
+]

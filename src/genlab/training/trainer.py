@@ -52,7 +52,8 @@ class Trainer:
             torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.seed)  # weights and training noise
         data = load_data(cfg.data)
-        self.spec = data.spec
+        self.data, self.spec = data, data.spec
+        self.eval_metrics = self._eval_metrics()
         self.model: GenerativeModel = build_model(cfg.model, data.spec).to(self.device)
         self.optimizers = self.model.configure_optimizers(cfg.train)
         self.stream = BatchStream(data.train, cfg.train.batch_size, cfg.seed, self.device)
@@ -128,7 +129,8 @@ class Trainer:
                     if self.ema is not None:
                         self.ema.update(self.step)
                     done = self.step == cfg.steps
-                    log_now = self.step % cfg.log_every == 0 or done
+                    eval_now = bool(cfg.eval_every) and (self.step % cfg.eval_every == 0 or done)
+                    log_now = self.step % cfg.log_every == 0 or done or eval_now
                     ckpt_now = self.step % cfg.ckpt_every == 0 or done
                     # Reading the losses syncs the device: every step on CPU (free, stops at the
                     # first bad step), only when logging or checkpointing on GPU.
@@ -137,6 +139,8 @@ class Trainer:
                     if log_now:
                         rate = (self.step - s0) * cfg.batch_size / (time.perf_counter() - t0)
                         values["images_per_s"] = rate
+                        if eval_now:
+                            values.update(self.evaluate())
                         logger.log(self.step, values)
                         bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
                         t0, s0 = time.perf_counter(), self.step
@@ -173,6 +177,40 @@ class Trainer:
         latest = ckpt.latest_checkpoint(self.ckpt_root)
         kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint yet"
         return TrainingDiverged(f"{what}; {kept}. Try a lower train.lr or another train.seed")
+
+    # ------------------------------------------------------------------ evaluation
+    def _eval_metrics(self) -> list[tuple[str, str, int | None]]:
+        """The metrics of ``train.eval_every``, checked before the first step."""
+        from genlab.metrics import parse_metrics
+
+        cfg = self.cfg.train
+        if not cfg.eval_every:
+            return []
+        if cfg.eval_metrics:
+            return parse_metrics(cfg.eval_metrics)
+        if "centres" in self.spec.extra:
+            return parse_metrics("modes")
+        raise ConfigError(
+            "train.eval_every needs train.eval_metrics for this data, e.g. "
+            "train.eval_metrics=elbo,recon (genlab list shows the metrics)"
+        )
+
+    def evaluate(self) -> dict[str, float]:
+        """The ``train.eval_metrics`` of the current weights (EMA when kept), keyed
+        ``eval/NAME`` (``eval/SYSTEM/NAME`` for baselines). Seeded generators only: training
+        randomness and batch norm statistics are left untouched."""
+        from genlab.metrics import EvalContext, run_metrics
+
+        ctx = EvalContext(
+            self.run_dir, self.cfg, self.model, self.device, self.step, seed=self.cfg.seed,
+            progress=False, bundle=self.data,
+        )  # fmt: skip
+        with self.ema.swapped() if self.ema else nullcontext():
+            results = run_metrics(ctx, self.eval_metrics)
+        return {
+            "eval/" + (r.name if r.system == "model" else f"{r.system}/{r.name}"): r.value
+            for r in results
+        }
 
     def write_samples(self) -> Path:
         gen = torch.Generator().manual_seed(self.cfg.seed)  # the same noise at every step
