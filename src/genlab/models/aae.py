@@ -29,7 +29,7 @@ from genlab.errors import ConfigError
 from genlab.losses.adversarial import ADVERSARIAL_LOSSES
 from genlab.losses.likelihood import bernoulli_nll
 from genlab.losses.priors import Prior, gaussian_prior, mixture_prior
-from genlab.models.base import Batch, GenerativeModel, evaluating
+from genlab.models.base import Batch, GenerativeModel, evaluating, require_image_data
 from genlab.nn.autoencoder_nets import image_decoder, image_encoder
 from genlab.nn.conv import dcgan_init
 from genlab.nn.layers import LayerFactory
@@ -74,8 +74,7 @@ class AAE(GenerativeModel):
 
     def __init__(self, cfg: AAEConfig, spec: DataSpec) -> None:
         super().__init__(cfg, spec)
-        if spec.kind != "image":
-            raise ConfigError("model 'aae' needs image data; use an image dataset such as digits")
+        require_image_data(cfg.name, spec)
         self.prior = build_prior(cfg)
         d, factory = cfg.latent_dim, LayerFactory(norm=cfg.norm)
         nets = {"arch": cfg.arch, "width": cfg.width, "hidden": cfg.hidden, "factory": factory}

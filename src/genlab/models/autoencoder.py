@@ -27,17 +27,16 @@ from typing import Literal
 
 import torch
 from pydantic import Field, ValidationInfo, field_validator
-from torch import Tensor, nn
+from torch import Tensor
 
 from genlab.config import ModelConfig, TrainConfig
 from genlab.data.base import DataSpec
 from genlab.data.pixels import from_unit, to_unit
-from genlab.errors import ConfigError
 from genlab.losses.likelihood import bernoulli_nll
-from genlab.models.base import Batch, GenerativeModel, evaluating
-from genlab.nn.conv import ConvDecoder, ConvEncoder, Upsample, dcgan_init
+from genlab.models.base import Batch, GenerativeModel, evaluating, require_image_data
+from genlab.nn.autoencoder_nets import image_decoder, image_encoder
+from genlab.nn.conv import Upsample, dcgan_init
 from genlab.nn.layers import LayerFactory
-from genlab.nn.mlp import mlp
 from genlab.registry import MODELS
 from genlab.training.optim import make_optimizer
 
@@ -227,26 +226,14 @@ class Autoencoder(GenerativeModel):
 
     def __init__(self, cfg: AEConfig, spec: DataSpec) -> None:
         super().__init__(cfg, spec)
-        if spec.kind != "image":
-            raise ConfigError(
-                f"model {cfg.name!r} needs image data; use an image dataset such as digits"
-            )
-        c, h, w = spec.shape
+        require_image_data(cfg.name, spec)
         d, factory = cfg.latent_dim, LayerFactory(norm=cfg.norm)
+        nets = {"arch": cfg.arch, "width": cfg.width, "hidden": cfg.hidden, "factory": factory}
+        nets.update(bias=cfg.bias, mlp_norm=True)  # model.norm applies to the MLP too
+        self.encoder = image_encoder(spec.shape, d, **nets)
+        self.decoder = image_decoder(d, spec.shape, upsample=cfg.upsample, **nets)
         if cfg.arch == "conv":
-            trunk = ConvEncoder(c, h, cfg.width, factory)
-            self.encoder = nn.Sequential(trunk, nn.Linear(trunk.features, d))
-            self.decoder = ConvDecoder(d, c, h, cfg.width, factory, cfg.upsample)
             dcgan_init(self)
-        else:
-            pixels = c * h * w
-            self.encoder = nn.Sequential(
-                nn.Flatten(), mlp([pixels, *cfg.hidden, d], factory=factory, bias=cfg.bias)
-            )
-            self.decoder = nn.Sequential(
-                mlp([d, *reversed(cfg.hidden), pixels], factory=factory, bias=cfg.bias),
-                nn.Unflatten(1, (c, h, w)),
-            )
         self.recon = RECON_LOSSES[cfg.loss]
         self.corruption = CORRUPTIONS[cfg.corruption]
         # The sampler's Gaussian; N(0, I) until the first training step replaces it.

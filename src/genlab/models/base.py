@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from genlab.config import ModelConfig, TrainConfig
 from genlab.data.base import DataSpec
+from genlab.errors import ConfigError
 from genlab.registry import MODELS
 
 # "x": (B, C, H, W) in [-1, 1] or (B, D) points; "y": (B,) int64 labels when the data has them;
@@ -69,6 +70,12 @@ class GenerativeModel(nn.Module):
         """Standard normal (n, dim) on the model's device; drawn on the generator's device."""
         gen_device = generator.device if generator is not None else self.device
         return torch.randn(n, dim, generator=generator, device=gen_device).to(self.device)
+
+
+def require_image_data(name: str, spec: DataSpec) -> None:
+    """The one-line error of an image model built on other data (2-D points, clicks)."""
+    if spec.kind != "image":
+        raise ConfigError(f"model {name!r} needs image data; use an image dataset such as digits")
 
 
 def has_encoder(model: nn.Module) -> bool:

@@ -32,10 +32,10 @@ from genlab.data.pixels import from_unit, to_unit
 from genlab.errors import ConfigError
 from genlab.losses import latent as L
 from genlab.losses.likelihood import bernoulli_nll, gaussian_kl_std_normal, gaussian_nll
-from genlab.models.base import Batch, GenerativeModel, evaluating
-from genlab.nn.conv import ConvDecoder, ConvEncoder, dcgan_init
+from genlab.models.base import Batch, GenerativeModel, evaluating, require_image_data
+from genlab.nn.autoencoder_nets import image_decoder, image_encoder
+from genlab.nn.conv import dcgan_init
 from genlab.nn.layers import LayerFactory
-from genlab.nn.mlp import mlp
 from genlab.registry import MODELS
 from genlab.training.optim import make_optimizer
 
@@ -213,28 +213,18 @@ class VAE(GenerativeModel):
 
     def __init__(self, cfg: VAEConfig, spec: DataSpec) -> None:
         super().__init__(cfg, spec)
-        if spec.kind != "image":
-            raise ConfigError("model 'vae' needs image data; use an image dataset such as digits")
+        require_image_data(cfg.name, spec)
         check_classes(cfg, spec)
         self.family = POSTERIORS[cfg.posterior](cfg)
         self.code_dim: int = self.family.code_dim
-        c, h, w = spec.shape
         y = cfg.num_classes or 0  # one-hot label width joined to the input and to z
-        d_in, p_out = self.code_dim + y, self.family.num_params
+        nets = {"arch": cfg.arch, "width": cfg.width, "hidden": cfg.hidden, "bias": cfg.bias}
+        nets["factory"] = LayerFactory(norm=cfg.norm)
+        # conv: the label as constant input channels; mlp: as extra input features.
+        self.encoder = image_encoder(spec.shape, self.family.num_params, extra_inputs=y, **nets)
+        self.decoder = image_decoder(self.code_dim + y, spec.shape, **nets)
         if cfg.arch == "conv":
-            factory = LayerFactory(norm=cfg.norm)
-            trunk = ConvEncoder(c + y, h, cfg.width, factory)  # the label as constant channels
-            self.encoder = nn.Sequential(trunk, nn.Linear(trunk.features, p_out))
-            self.decoder = ConvDecoder(d_in, c, h, cfg.width, factory)
             dcgan_init(self)
-        else:
-            pixels, bias = c * h * w, cfg.bias
-            self.encoder = nn.Sequential(
-                nn.Flatten(), mlp([pixels + y, *cfg.hidden, p_out], bias=bias)
-            )
-            self.decoder = nn.Sequential(
-                mlp([d_in, *reversed(cfg.hidden), pixels], bias=bias), nn.Unflatten(1, (c, h, w))
-            )
         # Gaussian likelihood: one learned log-std for all pixels unless fixed by config.
         log_sigma = math.log(cfg.sigma) if cfg.sigma else 0.0
         self.log_sigma = nn.Parameter(torch.tensor(log_sigma), requires_grad=cfg.sigma is None)

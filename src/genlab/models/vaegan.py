@@ -29,7 +29,7 @@ from genlab.data.base import DataSpec
 from genlab.errors import ConfigError
 from genlab.losses.adversarial import ADVERSARIAL_LOSSES
 from genlab.losses.likelihood import gaussian_kl_std_normal
-from genlab.models.base import Batch, GenerativeModel, evaluating
+from genlab.models.base import Batch, GenerativeModel, evaluating, require_image_data
 from genlab.nn.autoencoder_nets import conv_blocks, image_decoder, image_encoder
 from genlab.nn.conv import ConvEncoder, dcgan_init
 from genlab.nn.layers import LayerFactory, Norm
@@ -94,9 +94,7 @@ class VAEGAN(GenerativeModel):
 
     def __init__(self, cfg: VAEGANConfig, spec: DataSpec) -> None:
         super().__init__(cfg, spec)
-        if spec.kind != "image":
-            msg = "model 'vaegan' needs image data; use an image dataset such as digits"
-            raise ConfigError(msg)
+        require_image_data(cfg.name, spec)
         d, factory = cfg.latent_dim, LayerFactory(norm=cfg.norm)
         nets = {"arch": "conv", "width": cfg.width, "hidden": (), "factory": factory}
         self.encoder = image_encoder(spec.shape, 2 * d, **nets)  # -> (mu, logvar)

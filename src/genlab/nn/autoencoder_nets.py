@@ -14,7 +14,7 @@ from typing import Literal
 
 from torch import nn
 
-from genlab.nn.conv import ConvDecoder, ConvEncoder
+from genlab.nn.conv import ConvDecoder, ConvEncoder, Upsample
 from genlab.nn.layers import LayerFactory
 from genlab.nn.mlp import mlp
 
@@ -29,14 +29,24 @@ def image_encoder(
     width: int,
     hidden: Sequence[int],
     factory: LayerFactory,
+    extra_inputs: int = 0,
+    bias: bool = True,
+    mlp_norm: bool = False,
 ) -> nn.Module:
-    """(B, C, H, W) -> (B, out_dim). conv: ``ConvEncoder`` (first width ``width``) + linear;
-    mlp: flatten + ``hidden`` widths, no normalisation (``factory`` applies to conv only)."""
+    """(B, C + extra_inputs, H, W) -> (B, out_dim). conv: ``ConvEncoder`` (first width
+    ``width``) + linear, the extra inputs as constant channels; mlp: flatten (the extra inputs
+    appended as features: (B, C*H*W + extra_inputs)) + ``hidden`` widths with ``bias``, and
+    ``factory``'s normalisation only with ``mlp_norm``."""
     c, h, w = shape
     if arch == "conv":
-        trunk = ConvEncoder(c, h, width, factory)
+        trunk = ConvEncoder(c + extra_inputs, h, width, factory)
         return nn.Sequential(trunk, nn.Linear(trunk.features, out_dim))
-    return nn.Sequential(nn.Flatten(), mlp([c * h * w, *hidden, out_dim]))
+    net = mlp(
+        [c * h * w + extra_inputs, *hidden, out_dim],
+        factory=factory if mlp_norm else None,
+        bias=bias,
+    )
+    return nn.Sequential(nn.Flatten(), net)
 
 
 def image_decoder(
@@ -47,12 +57,20 @@ def image_decoder(
     width: int,
     hidden: Sequence[int],
     factory: LayerFactory,
+    upsample: Upsample = "transposed",
+    bias: bool = True,
+    mlp_norm: bool = False,
 ) -> nn.Module:
-    """(B, latent_dim) -> pre-activation (B, C, H, W), mirroring ``image_encoder``."""
+    """(B, latent_dim) -> pre-activation (B, C, H, W), mirroring ``image_encoder``; conv
+    doubles the size with ``upsample`` layers."""
     c, h, w = shape
     if arch == "conv":
-        return ConvDecoder(latent_dim, c, h, width, factory)
-    net = mlp([latent_dim, *reversed(hidden), c * h * w])
+        return ConvDecoder(latent_dim, c, h, width, factory, upsample)
+    net = mlp(
+        [latent_dim, *reversed(hidden), c * h * w],
+        factory=factory if mlp_norm else None,
+        bias=bias,
+    )
     return nn.Sequential(net, nn.Unflatten(1, (c, h, w)))
 
 
