@@ -186,8 +186,10 @@ class Trainer:
         cfg = self.cfg.train
         if not cfg.eval_every:
             return []
-        if cfg.eval_metrics:
-            return parse_metrics(cfg.eval_metrics)
+        # A dataset may name the quality measure that suits it (spec.extra["eval_metrics"]).
+        default = self.spec.extra.get("eval_metrics")
+        if cfg.eval_metrics or default:
+            return parse_metrics(cfg.eval_metrics or default)
         if "centres" in self.spec.extra:
             return parse_metrics("modes")
         raise ConfigError(
