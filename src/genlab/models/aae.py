@@ -150,6 +150,15 @@ class AAE(GenerativeModel):
             "code_logp": self.prior.log_prob(codes.detach()).mean(),
         }
 
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.latent_dim
+
+    def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Generator contract: codes (n, latent_dim) -> images (n, C, H, W) in [-1, 1]; for the
+        gaussian prior z ~ N(0, I) is a prior sample (``sample`` draws the mixture itself)."""
+        return self.decode(z.to(self.device))
+
     def sample(self, n, *, labels=None, generator=None) -> Tensor:
         with evaluating(self):
-            return self.decode(self.prior.sample(n, generator=generator, device=self.device))
+            return self.generate(self.prior.sample(n, generator=generator, device=self.device))

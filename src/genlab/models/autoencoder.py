@@ -291,9 +291,17 @@ class Autoencoder(GenerativeModel):
         self.code_cov.copy_(cov)
 
     # ------------------------------------------------------------------ sampling
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.latent_dim
+
+    def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Generator contract: N(0, I) noise (n, D) -> the decoded codes code_mean + L z
+        (L L^T = code_cov): (n, C, H, W) in [-1, 1]. ``labels`` are ignored."""
+        z = z.to(self.code_mean.device)
+        return self.decode(self.code_mean + z @ gaussian_factor(self.code_cov).T)
+
     def sample(self, n, *, labels=None, generator=None) -> Tensor:
         """Decode n codes drawn from N(code_mean, code_cov): (n, C, H, W) in [-1, 1]."""
         with evaluating(self):
-            eps = self.latent_noise(n, self.code_dim, generator)  # (n, D)
-            z = self.code_mean + eps @ gaussian_factor(self.code_cov).T
-            return self.decode(z)
+            return self.generate(self.latent_noise(n, self.code_dim, generator))  # eps (n, D)

@@ -16,6 +16,23 @@ The latent tools (interpolation, attribute vectors, traversals, scatter plots) u
 Models with a likelihood (VAEs) add ``log_importance_weights(x, k, labels=None, generator=None)
 -> (k, B)``: log p(x, z_i) - log q(z_i | x) for k posterior samples z_i, in nats; its mean over
 k is the ELBO and its log-mean-exp the IWAE bound (``genlab eval``).
+
+Models that generate from a latent (GAN and its variants, VAE, AE / DAE, AAE, VAE-GAN) also
+implement the generator contract (``has_generator``):
+
+- ``latent_dim: int``, the width of the latent noise z;
+- ``generate(z, labels=None) -> samples``: latents (n, latent_dim) -> what ``sample`` returns
+  (images (n, C, H, W) in [-1, 1], or points), in the module's current mode (callers wrap it
+  in ``evaluating``); ``sample(n)`` is ``generate`` of latent noise z ~ N(0, I) drawn with its
+  generator. Where the prior is not N(0, I) the model maps N(0, I) onto it: the AE through the
+  Gaussian fitted to its codes, a lognormal VAE by exp, a categorical VAE by a per-group argmax
+  (uniform groups); an AAE with a mixture prior reads z as a code and samples its prior instead.
+- class-conditional generators have ``num_classes: int`` and take labels (n,) int64 (None:
+  0, 1, ..., K-1, 0, ...); attribute-conditional ones have ``num_attrs: int`` and take (n, A)
+  float 0/1; both may add ``sample_labels(n, labels=None, generator=None)``, the checked labels
+  or the defaults that ``sample`` uses. Unconditional generators ignore labels.
+
+Truncation, interpolation and class grids (``genlab.sampling``, ``genlab sample``) use only this.
 """
 
 from __future__ import annotations
@@ -81,6 +98,11 @@ def require_image_data(name: str, spec: DataSpec) -> None:
 def has_encoder(model: nn.Module) -> bool:
     """True for models that implement the encoder contract above."""
     return all(hasattr(model, a) for a in ("encode", "decode", "reconstruct", "code_dim"))
+
+
+def has_generator(model: nn.Module) -> bool:
+    """True for models that implement the generator contract above."""
+    return hasattr(model, "generate") and isinstance(getattr(model, "latent_dim", None), int)
 
 
 @contextmanager

@@ -1,26 +1,53 @@
 """Generative adversarial networks (Goodfellow et al. 2014, arXiv:1406.2661) as one class.
 
-Variants are configurations: ``dcgan`` (Radford et al. 2016, arXiv:1511.06434) is this GAN with
-convolutional networks, batch norm and the non-saturating loss; the 2-D ``gan`` uses MLPs. The
-loss pair comes from ``ADVERSARIAL_LOSSES``, normalisation and spectral norm from the layer
-factory, so later variants (WGAN, SN-GAN, ...) are presets, not new classes.
+Every variant is a configuration of ``GAN``: registry defaults plus a preset with the paper's
+training hyperparameters (docs/models/gan.md has each objective and the command of its figure).
+
+- ``gan``: MLP networks for 2-D data; ``dcgan`` (Radford et al. 2016, arXiv:1511.06434):
+  strided conv nets, batch norm, the non-saturating loss.
+- ``wgan`` (Arjovsky et al. 2017, arXiv:1701.07875): the Wasserstein loss, critic weights
+  clipped to [-c, c] after every critic step, 5 critic steps per generator step.
+- ``wgan_gp`` (Gulrajani et al. 2017, arXiv:1704.00028): the Wasserstein loss plus the gradient
+  penalty of ``genlab.losses.penalties`` (lambda = 10), no batch norm in the critic.
+- ``sngan`` (Miyato et al. 2018, arXiv:1802.05957): spectral norm on every discriminator layer
+  (switched by the layer factory), the hinge loss.
+- ``cgan`` (Mirza & Osindero 2014, arXiv:1411.1784): G and D see a condition: a class label
+  (``batch["y"]``) or a binary attribute vector (``batch["attrs"]``). G joins its one-hot /
+  embedding / attribute vector to z; D joins it to its input (``concat`` for MLPs, constant
+  ``channels`` for conv nets) or adds the projection term c^T V phi(x) of Miyato & Koyama 2018
+  (arXiv:1802.05637) to its output.
+
+The loss pair comes from ``ADVERSARIAL_LOSSES`` (BCE pairs take per-sample targets for label
+smoothing and flipping), normalisation and spectral norm from the layer factory.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
 from genlab.config import ModelConfig, TrainConfig
 from genlab.data.base import DataSpec
 from genlab.errors import ConfigError
-from genlab.losses.adversarial import ADVERSARIAL_LOSSES
+from genlab.losses.adversarial import ADVERSARIAL_LOSSES, LossPair, discriminator_targets
+from genlab.losses.penalties import gradient_penalty
 from genlab.models.base import Batch, GenerativeModel, evaluating
 from genlab.nn.conv import ConvDecoder, ConvEncoder, dcgan_init
-from genlab.nn.layers import LayerFactory, Norm
+from genlab.nn.layers import (
+    JOINS,
+    Attributes,
+    ConditionalGenerator,
+    Discriminator,
+    LayerFactory,
+    Norm,
+    OneHot,
+    join_none,
+)
 from genlab.nn.mlp import mlp
 from genlab.registry import MODELS
 from genlab.training.optim import make_optimizer
@@ -37,6 +64,117 @@ class GANConfig(ModelConfig):
     d_norm: Norm = "batch"
     spectral_norm: bool = Field(False, description="spectral norm on the discriminator")
     n_critic: int = Field(1, ge=1, description="discriminator updates per generator update")
+    clip: float | None = Field(
+        None, gt=0, description="WGAN: clip every critic weight to [-clip, clip] after its step"
+    )
+    gp_weight: float = Field(0.0, ge=0, description="gradient penalty weight (WGAN-GP); 0 = off")
+    real_label: float = Field(
+        1.0, gt=0, le=1, description="BCE losses: D's target for real samples (0.9 = smoothing)"
+    )
+    label_flip: float = Field(
+        0.0, ge=0, lt=0.5, description="BCE losses: chance that a sample's D target is swapped"
+    )
+    condition: Literal["none", "labels", "attrs"] = Field(
+        "none", description="conditional GAN: on class labels or binary attribute vectors"
+    )
+    d_condition: Literal["concat", "channels", "projection"] = Field(
+        "projection", description="how D sees the condition: input concat (mlp), channels (conv)"
+    )
+    embed_dim: int | None = Field(
+        None, ge=1, description="labels: width of G's learned label embedding; None = one-hot"
+    )
+    pack: int = Field(
+        1, ge=1, description="PacGAN: D judges this many samples at once (1 = one at a time)"
+    )
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+def mlp_trunk(d_in: int, hidden: list[int], factory: LayerFactory) -> nn.Sequential:
+    """Flatten, then linear + norm + LeakyReLU(0.2) per hidden width: (B, ...) -> (B, F)."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    for a, b in itertools.pairwise([d_in, *hidden]):
+        layers += [factory.linear(a, b), factory.norm1d(b), nn.LeakyReLU(0.2)]
+    return nn.Sequential(*layers)
+
+
+def build_generator(cfg: GANConfig, spec: DataSpec, code_dim: int) -> nn.Module:
+    """(B, latent_dim + code_dim) -> samples of ``spec.shape``; images pass a Tanh ([-1, 1])."""
+    factory = LayerFactory(norm=cfg.g_norm)
+    z = cfg.latent_dim + code_dim
+    if cfg.arch == "conv":
+        c, h, _ = spec.shape
+        return nn.Sequential(ConvDecoder(z, c, h, cfg.g_width, factory), nn.Tanh())
+    dim = int(torch.tensor(spec.shape).prod())
+    out: list[nn.Module] = [nn.Unflatten(1, spec.shape)]
+    if spec.kind == "image":
+        out.append(nn.Tanh())
+    return nn.Sequential(mlp([z, *cfg.hidden, dim], factory=factory), *out)
+
+
+def build_discriminator(cfg: GANConfig, spec: DataSpec, cond_dim: int) -> Discriminator:
+    """D for samples of ``spec.shape`` and a condition vector of ``cond_dim`` (0: none), the
+    conv or MLP trunk widened by the joined condition, every layer from the factory."""
+    factory = LayerFactory(norm=cfg.d_norm, spectral=cfg.spectral_norm)
+    join = JOINS[cfg.d_condition] if cond_dim else join_none
+    extra = cond_dim if join is not join_none else 0  # channels or features joined to x
+    if cfg.arch == "conv":
+        c, h, _ = spec.shape
+        trunk: nn.Module = ConvEncoder(c * cfg.pack + extra, h, cfg.d_width, factory)
+        features = trunk.features
+    else:
+        d_in = int(torch.tensor(spec.shape).prod()) * cfg.pack + extra
+        trunk = mlp_trunk(d_in, cfg.hidden, factory)
+        features = cfg.hidden[-1] if cfg.hidden else d_in
+    project = None
+    if cond_dim and cfg.d_condition == "projection":
+        project = factory.linear(cond_dim, features, bias=False)
+    return Discriminator(trunk, factory.linear(features, 1), join, project)
+
+
+def check_config(cfg: GANConfig, spec: DataSpec, pair: LossPair) -> None:
+    """One-line errors for options that do not fit together or do not fit the data."""
+    if cfg.arch == "conv" and spec.kind != "image":
+        raise ConfigError("model.arch=conv needs image data; use model.arch=mlp for points")
+    if (cfg.real_label != 1.0 or cfg.label_flip > 0) and pair.d_soft is None:
+        bce = ", ".join(k for k, v in ADVERSARIAL_LOSSES.items() if v.d_soft is not None)
+        raise ConfigError(
+            f"model.real_label / model.label_flip set targets of a BCE loss ({bce}); "
+            f"model.loss={cfg.loss} has none: use a BCE loss or leave them at 1.0 / 0.0"
+        )
+    if cfg.gp_weight > 0 and cfg.d_norm == "batch":
+        raise ConfigError(
+            "model.gp_weight penalises each sample's gradient, which batch norm mixes across "
+            "the batch; set model.d_norm=layer (or none)"
+        )
+    if cfg.condition == "labels" and spec.num_classes is None:
+        raise ConfigError(
+            "model.condition=labels needs labelled data, but this dataset has no labels; use "
+            "a labelled dataset such as digits or set model.condition=none"
+        )
+    if cfg.condition == "attrs" and not spec.attr_names:
+        raise ConfigError(
+            "model.condition=attrs needs data with binary attributes (such as shapes); "
+            "this dataset has none"
+        )
+    if cfg.pack > 1 and (cfg.condition != "none" or cfg.gp_weight > 0):
+        raise ConfigError(
+            "model.pack > 1 joins samples for D, which fits neither a per-sample condition nor "
+            "a per-sample gradient penalty; set model.pack=1"
+        )
+    if cfg.embed_dim is not None and cfg.condition != "labels":
+        raise ConfigError("model.embed_dim embeds class labels; it needs model.condition=labels")
+    wrong = {"conv": "concat", "mlp": "channels"}[cfg.arch]
+    if cfg.condition != "none" and cfg.d_condition == wrong:
+        fits = "channels" if cfg.arch == "conv" else "concat"
+        raise ConfigError(
+            f"model.d_condition={wrong} does not fit model.arch={cfg.arch}; "
+            f"use {fits} or projection"
+        )
+
+
+# ----------------------------------------------------------------------------- model
 
 
 @MODELS.register(
@@ -45,76 +183,235 @@ class GANConfig(ModelConfig):
     help="GAN with MLP networks (2-D data)",
 )
 @MODELS.register("dcgan", defaults={"arch": "conv"}, help="DCGAN: conv nets, batch norm, NS loss")
+@MODELS.register(
+    "wgan",
+    defaults={"loss": "wasserstein", "clip": 0.01, "n_critic": 5},
+    help="WGAN: Wasserstein critic with clipped weights",
+)
+@MODELS.register(
+    "wgan_gp",
+    defaults={"loss": "wasserstein", "gp_weight": 10.0, "n_critic": 5, "d_norm": "layer"},
+    help="WGAN-GP: Wasserstein critic with a gradient penalty",
+)
+@MODELS.register(
+    "sngan",
+    defaults={"loss": "hinge", "spectral_norm": True, "d_norm": "none", "n_critic": 5},
+    help="SN-GAN: spectrally normalised discriminator, hinge loss",
+)
+@MODELS.register(
+    "cgan",
+    defaults={"condition": "labels"},
+    help="conditional GAN: class labels or attributes, projection discriminator",
+)
 class GAN(GenerativeModel):
+    """A generator G(z [, labels]) and a discriminator D(x [, labels]) trained with one loss
+    pair. Subclasses may swap ``generator`` / ``discriminator`` and reuse ``train_step``: it only
+    calls ``noise``, ``fake`` and ``critic``."""
+
     Config = GANConfig
     ema_target = "generator"
+    data_kinds: tuple[str, ...] = ("image", "points")  # what these networks read
 
     def __init__(self, cfg: GANConfig, spec: DataSpec) -> None:
         super().__init__(cfg, spec)
-        g_factory = LayerFactory(norm=cfg.g_norm)
-        d_factory = LayerFactory(norm=cfg.d_norm, spectral=cfg.spectral_norm)
-        if cfg.arch == "conv":
-            if spec.kind != "image":
-                raise ConfigError("model.arch=conv needs image data; use model.arch=mlp for points")
-            c, h, _ = spec.shape
-            # Tanh output: images live in [-1, 1] inside models.
-            self.generator = nn.Sequential(
-                ConvDecoder(cfg.latent_dim, c, h, cfg.g_width, g_factory), nn.Tanh()
-            )
-            trunk = ConvEncoder(c, h, cfg.d_width, d_factory)
-            self.discriminator = nn.Sequential(trunk, d_factory.linear(trunk.features, 1))
-            dcgan_init(self)
-        else:
-            dim = int(torch.tensor(spec.shape).prod())
-            out: list[nn.Module] = [nn.Unflatten(1, spec.shape)]
-            if spec.kind == "image":
-                out.append(nn.Tanh())
-            self.generator = nn.Sequential(
-                mlp([cfg.latent_dim, *cfg.hidden, dim], factory=g_factory), *out
-            )
-            self.discriminator = nn.Sequential(
-                nn.Flatten(),
-                mlp([dim, *cfg.hidden, 1], act=lambda: nn.LeakyReLU(0.2), factory=d_factory),
-            )
+        if spec.kind not in self.data_kinds:
+            hint = "; for token sequences use gsgan" if spec.kind == "sequences" else ""
+            kinds = " or ".join(self.data_kinds)
+            raise ConfigError(f"model {cfg.name!r} reads {kinds} data, not {spec.kind}{hint}")
         self.loss_pair = ADVERSARIAL_LOSSES[cfg.loss]
+        check_config(cfg, spec, self.loss_pair)
+        labels, attrs = cfg.condition == "labels", cfg.condition == "attrs"
+        # Class-conditional: the number of classes; attribute-conditional: of attributes.
+        self.num_classes: int | None = spec.num_classes if labels else None
+        self.num_attrs: int | None = len(spec.attr_names or ()) if attrs else None
+        cond_dim = self.num_classes or self.num_attrs or 0
+        code: nn.Module | None = None
+        if labels:
+            k = self.num_classes
+            code = nn.Embedding(k, cfg.embed_dim) if cfg.embed_dim else OneHot(k)
+        elif attrs:
+            code = Attributes()
+        code_dim = 0 if code is None else (cfg.embed_dim or cond_dim)
+        self.generator = build_generator(cfg, spec, code_dim)
+        if code is not None:
+            self.generator = ConditionalGenerator(self.generator, code)
+        self.discriminator = build_discriminator(cfg, spec, cond_dim)
+        if cfg.arch == "conv":
+            dcgan_init(self)
+        if attrs:  # training frequency of each attribute: the default of ``sample``
+            self.register_buffer("attr_freq", torch.full((cond_dim,), 0.5))
+            self.register_buffer("attr_seen", torch.zeros((), dtype=torch.int64))
 
+    # ------------------------------------------------------------------ generator contract
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.latent_dim
+
+    def noise(
+        self, b: int, device: torch.device, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Standard normal z (b, latent_dim) on ``device``, drawn on the generator's device."""
+        where = generator.device if generator is not None else device
+        return torch.randn(b, self.cfg.latent_dim, generator=generator, device=where).to(device)
+
+    def fake(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """G(z [, labels]) in the current mode, labels unchecked (training)."""
+        return self.generator(z) if labels is None else self.generator(z, labels)
+
+    def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Samples of latents z (n, latent_dim): images (n, C, H, W) in [-1, 1] or points;
+        conditional models take ``labels`` as in ``sample_labels`` (None: the defaults)."""
+        labels = self.sample_labels(len(z), labels)
+        return self.fake(z.to(self.device), labels)
+
+    def sample_labels(
+        self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor | None:
+        """The checked labels of n samples, or the defaults: classes 0, 1, ..., K-1, 0, ...
+        (n,) int64; attributes (n, A) float 0/1 drawn with their training frequencies. None for
+        an unconditional GAN (labels are ignored)."""
+        if self.num_classes is not None:
+            return self._class_labels(n, labels)
+        if self.num_attrs is None:
+            return None
+        if labels is None:
+            where = generator.device if generator is not None else self.device
+            u = torch.rand(n, self.num_attrs, generator=generator, device=where)
+            return (u.to(self.device) < self.attr_freq).float()
+        labels = torch.as_tensor(labels)
+        if labels.shape != (n, self.num_attrs) or not ((labels == 0) | (labels == 1)).all():
+            raise ConfigError(f"labels must be ({n}, {self.num_attrs}) attribute values 0 or 1")
+        return labels.to(self.device, torch.float32)
+
+    def _class_labels(self, n: int, labels: Tensor | None) -> Tensor:
+        k = self.num_classes
+        if labels is None:
+            return torch.arange(n, device=self.device) % k
+        labels = torch.as_tensor(labels)
+        bad_range = labels.numel() > 0 and (labels.min() < 0 or labels.max() >= k)
+        if labels.shape != (n,) or labels.is_floating_point() or bad_range:
+            raise ConfigError(f"labels must be {n} class ids in 0..{k - 1} (one per sample)")
+        return labels.to(self.device, torch.int64)
+
+    def sample(self, n, *, labels=None, generator=None) -> Tensor:
+        """``generate`` of standard normal z: (n, C, H, W) in [-1, 1], or points (n, D)."""
+        with evaluating(self):
+            z = self.noise(n, self.device, generator)
+            return self.generate(z, self.sample_labels(n, labels, generator))
+
+    # ------------------------------------------------------------------ discriminator
+    def condition_vector(self, labels: Tensor | None) -> Tensor | None:
+        """What D sees of a condition: one-hot (B, K) or attributes (B, A) float; None when
+        unconditional."""
+        if self.num_classes is None and self.num_attrs is None:
+            return None
+        if labels is None:
+            what = f"model.condition={self.cfg.condition}"
+            raise ConfigError(f"this GAN is conditional ({what}); pass labels")
+        if self.num_classes is not None:
+            return F.one_hot(labels.long(), self.num_classes).float()
+        return labels.float()
+
+    def critic(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Discriminator logits / critic scores, (B,); with ``pack`` m, (B / m,): one score for
+        each m consecutive samples stacked along the channels (PacGAN, Lin et al. 2018,
+        arXiv:1712.04086), which lets D see a batch's lack of variety."""
+        if self.cfg.pack > 1:
+            x = x.reshape(len(x) // self.cfg.pack, -1, *x.shape[2:])
+        c = self.condition_vector(labels)
+        return (self.discriminator(x) if c is None else self.discriminator(x, c)).squeeze(1)
+
+    def features(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The discriminator's penultimate features phi(x), (B, F): the flattened last conv
+        maps (F = channels x base x base) or the last hidden MLP layer (F = hidden[-1]), after
+        the activation. Conditional models with an input join need the labels."""
+        if self.cfg.pack > 1:
+            raise ConfigError("a packed discriminator (model.pack > 1) has no per-sample features")
+        return self.discriminator.features(x, self.condition_vector(labels))
+
+    # ------------------------------------------------------------------ training
     def configure_optimizers(self, train: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        if train.batch_size % self.cfg.pack:
+            raise ConfigError(
+                f"train.batch_size={train.batch_size} must be a multiple of model.pack="
+                f"{self.cfg.pack}"
+            )
         return {
             "generator": make_optimizer(self.generator.parameters(), train),
             "discriminator": make_optimizer(self.discriminator.parameters(), train, train.lr_d),
         }
 
-    def critic(self, x: Tensor) -> Tensor:
-        """Discriminator logits / critic scores, (B,)."""
-        return self.discriminator(x).squeeze(1)
+    def batch_labels(self, batch: Batch) -> Tensor | None:
+        """The batch's condition: ``y`` (B,) or ``attrs`` (B, A); None when unconditional."""
+        key = {"labels": "y", "attrs": "attrs"}.get(self.cfg.condition)
+        if key is None:
+            return None
+        if key not in batch:
+            raise ConfigError(f"model.condition={self.cfg.condition} but the batch has no {key!r}")
+        return batch[key]
+
+    @torch.no_grad()
+    def track_attributes(self, attrs: Tensor) -> None:
+        """Fold a batch of attributes (B, A) into the running frequencies (an exact mean)."""
+        self.attr_seen += len(attrs)
+        self.attr_freq.lerp_(attrs.float().mean(0), len(attrs) / self.attr_seen.float())
+
+    def d_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        """The discriminator half of the loss pair, with smoothed / flipped BCE targets."""
+        if self.cfg.real_label == 1.0 and self.cfg.label_flip == 0.0:
+            return self.loss_pair.d(d_real, d_fake)
+        cfg = self.cfg
+        n_real, n_fake = len(d_real), len(d_fake)
+        t_real, t_fake = discriminator_targets(
+            n_real, n_fake, cfg.real_label, cfg.label_flip, device=d_real.device
+        )
+        return self.loss_pair.d_soft(d_real, d_fake, t_real, t_fake)
+
+    def discriminator_step(self, real: Tensor, labels: Tensor | None, opt) -> dict[str, Tensor]:
+        """One D update on a real batch and fresh fakes: loss, [penalty], step, [clipping]."""
+        b = real.shape[0]
+        with torch.no_grad():
+            fake = self.fake(self.noise(b, real.device), labels)
+        d_real, d_fake = self.critic(real, labels), self.critic(fake, labels)
+        loss = self.d_loss(d_real, d_fake)
+        logs = {}
+        if self.cfg.gp_weight > 0:
+            eps = torch.rand(b, device=real.device)  # one interpolation weight per sample
+            gp = gradient_penalty(lambda x: self.critic(x, labels), real, fake, eps)
+            loss = loss + self.cfg.gp_weight * gp
+            logs["gp"] = gp.detach()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if self.cfg.clip is not None:
+            self.clip_critic(self.cfg.clip)
+        d = {"d_loss": loss.detach(), "d_real": d_real.detach().mean()}
+        return {**d, "d_fake": d_fake.detach().mean(), **logs}
+
+    @torch.no_grad()
+    def clip_critic(self, c: float) -> None:
+        """WGAN's Lipschitz constraint: every critic parameter clamped to [-c, c]."""
+        for p in self.discriminator.parameters():
+            p.clamp_(-c, c)
+
+    def generator_step(self, b: int, labels: Tensor | None, device, opt) -> Tensor:
+        """One G update on b fresh fakes; D's parameters need no gradient here."""
+        self.discriminator.requires_grad_(False)
+        try:
+            g_loss = self.loss_pair.g(self.critic(self.fake(self.noise(b, device), labels), labels))
+            opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt.step()
+        finally:
+            self.discriminator.requires_grad_(True)
+        return g_loss.detach()
 
     def train_step(self, batch: Batch, optimizers, step: int) -> dict[str, Tensor]:
         real = batch["x"]
-        opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
-        b = real.shape[0]
+        labels = self.batch_labels(batch)
+        if self.num_attrs is not None:
+            self.track_attributes(labels)
         for _ in range(self.cfg.n_critic):
-            with torch.no_grad():
-                fake = self.generator(torch.randn(b, self.cfg.latent_dim, device=real.device))
-            d_real, d_fake = self.critic(real), self.critic(fake)
-            d_loss = self.loss_pair.d(d_real, d_fake)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-        # Generator update; D's parameters need no gradient here.
-        self.discriminator.requires_grad_(False)
-        fake = self.generator(torch.randn(b, self.cfg.latent_dim, device=real.device))
-        g_loss = self.loss_pair.g(self.critic(fake))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        self.discriminator.requires_grad_(True)
-        return {
-            "d_loss": d_loss.detach(),
-            "g_loss": g_loss.detach(),
-            "d_real": d_real.detach().mean(),
-            "d_fake": d_fake.detach().mean(),
-        }
-
-    def sample(self, n, *, labels=None, generator=None) -> Tensor:
-        with evaluating(self):
-            return self.generator(self.latent_noise(n, self.cfg.latent_dim, generator))
+            logs = self.discriminator_step(real, labels, optimizers["discriminator"])
+        g_loss = self.generator_step(len(real), labels, real.device, optimizers["generator"])
+        return {"d_loss": logs.pop("d_loss"), "g_loss": g_loss, **logs}

@@ -85,6 +85,9 @@ class GaussianPosterior:
     def latent(self, code: Tensor) -> Tensor:
         return code
 
+    def from_noise(self, eps: Tensor) -> Tensor:  # N(0, I) noise -> a prior sample (generate)
+        return eps
+
     def rsample(self, p: Params, step: int) -> Tensor:
         return p["mu"] + torch.exp(0.5 * p["logvar"]) * torch.randn_like(p["mu"])
 
@@ -114,6 +117,9 @@ class LogNormalPosterior(GaussianPosterior):
 
     def latent(self, code: Tensor) -> Tensor:
         return torch.exp(code)
+
+    def from_noise(self, eps: Tensor) -> Tensor:
+        return torch.exp(eps)
 
     def rsample(self, p: Params, step: int) -> Tensor:
         return torch.exp(super().rsample(p, step))
@@ -156,6 +162,10 @@ class CategoricalPosterior:
 
     def latent(self, code: Tensor) -> Tensor:
         return code
+
+    def from_noise(self, eps: Tensor) -> Tensor:  # the argmax of iid N(0, 1) is uniform
+        index = eps.view(-1, self.groups, self.k).argmax(-1)
+        return F.one_hot(index, self.k).to(eps.dtype).flatten(1)
 
     def rsample(self, p: Params, step: int) -> Tensor:
         hard = self.cfg.straight_through
@@ -280,6 +290,22 @@ class VAE(GenerativeModel):
         if self.cfg.likelihood == "bernoulli":
             return from_unit(torch.sigmoid(out))
         return out.clamp(-1.0, 1.0)
+
+    # ------------------------------------------------------------------ generator contract
+    @property
+    def latent_dim(self) -> int:
+        return self.code_dim
+
+    @property  # class-conditional when set
+    def num_classes(self) -> int | None:
+        return self.cfg.num_classes
+
+    def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """N(0, I) noise (n, code_dim) mapped onto the prior -> images as from ``sample``."""
+        z = z.to(self.log_sigma.device)  # the model's device
+        if self.cfg.num_classes is not None:
+            labels = self._sample_labels(len(z), labels, z.device)
+        return self._mean_image(self._decoder_out(self.family.from_noise(z), labels))
 
     # ------------------------------------------------------------------ objective
     def nll(self, out: Tensor, x: Tensor) -> Tensor:

@@ -170,6 +170,14 @@ class VAEGAN(GenerativeModel):
             opt.step()
         return {k: v.detach() for k, v in t.items()}
 
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.latent_dim
+
+    def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Generator contract: z (n, latent_dim) -> images (n, C, H, W) in [-1, 1]."""
+        return self.decode(z.to(self.device))
+
     def sample(self, n, *, labels=None, generator=None) -> Tensor:
         with evaluating(self):
-            return self.decode(self.latent_noise(n, self.cfg.latent_dim, generator))
+            return self.generate(self.latent_noise(n, self.cfg.latent_dim, generator))
