@@ -1,4 +1,5 @@
-"""Turning samples into pictures: image grids and 2-D scatter plots (of samples or codes)."""
+"""Turning samples into pictures: image grids and 2-D scatter plots (of samples or codes); and
+the latent tools of generator models: truncation, interpolation, class grids."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from PIL import Image
 
 from genlab.data.base import DataSpec
 from genlab.data.pixels import to_uint8
+from genlab.errors import ConfigError
 from genlab.io import atomic_write_bytes
+from genlab.latent import slerp
+from genlab.models.base import evaluating, has_generator
 
 
 def make_grid(
@@ -106,13 +110,49 @@ def heatmap_png(rows: torch.Tensor, title: str = "") -> bytes:
     return figure_png(fig)
 
 
+def tokens_png(tokens: torch.Tensor, spec: DataSpec, title: str = "", rows: int = 32) -> bytes:
+    """PNG bytes of token sequences (N, L) int64 as text, one per line (``rows`` lines per
+    column), words from ``spec.extra["vocab"]`` and padding dimmed; sequences the grammar of
+    the ``sequences`` dataset rejects are drawn in red, and the title counts the valid ones."""
+    import matplotlib
+    from PIL import ImageDraw, ImageFont
+
+    from genlab.data.sequences import PAD, valid_mask
+
+    vocab, tokens = spec.extra["vocab"], tokens.detach().long().cpu()
+    valid = valid_mask(tokens).tolist()
+    font_file = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSansMono.ttf"
+    font = ImageFont.truetype(str(font_file), 14)  # monospaced, shipped with matplotlib
+    cw, lh = font.getlength("M"), 18
+    cols = max(1, math.ceil(len(tokens) / rows))
+    col_w = round(cw * (2 * tokens.shape[1] + 2))
+    head = f"{sum(valid)}/{len(tokens)} valid (red: invalid)"
+    head = f"{title}: {head}" if title else head
+    width = max(cols * col_w, round(font.getlength(head))) + 16
+    img = Image.new("RGB", (width, 30 + lh * min(rows, len(tokens)) + 8), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((8, 6), head, fill="black", font=font)
+    for i, row in enumerate(tokens.tolist()):
+        x, y = 8 + (i // rows) * col_w, 30 + (i % rows) * lh
+        ink = (20, 20, 20) if valid[i] else (200, 30, 30)
+        for t in row:
+            word = vocab[t] if 0 <= t < len(vocab) else "?"
+            draw.text((x, y), word, fill=(185, 185, 185) if t == PAD else ink, font=font)
+            x += cw * (len(word) + 1)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def save_samples(samples: torch.Tensor, spec: DataSpec, path: str | Path, title: str = "") -> Path:
-    """Write samples as a grid (images), a heatmap (item distributions) or a scatter plot
-    (points), atomically."""
+    """Write samples as a grid (images), a heatmap (item distributions), text (token
+    sequences) or a scatter plot (points), atomically."""
     if spec.kind == "image":
         data = grid_png(samples)
     elif spec.kind == "interactions":
         data = heatmap_png(samples, title)
+    elif spec.kind == "sequences":
+        data = tokens_png(samples, spec, title)
     else:
         data = scatter_png(samples, spec, title)
     atomic_write_bytes(path, data)
@@ -144,3 +184,150 @@ def code_scatter_png(
     if title:
         ax.set_title(title, fontsize=9)
     return figure_png(fig)
+
+
+# ----------------------------------------------------------------------------- latent sampling
+# Truncation, interpolation and class grids, for every model of the generator contract
+# (``genlab.models.base``): they use only ``latent_dim``, ``generate`` and the conditional
+# attributes (``num_classes``, ``sample_labels``). Latents are drawn on the generator's device
+# (the CPU without one), so a seed gives the same pictures on every device.
+
+MIN_TRUNCATION = 0.01  # below this nearly every normal draw would be rejected
+
+
+def truncated_normal(
+    n: int, dim: int, bound: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """(n, dim) float32 draws of N(0, 1) restricted to [-bound, bound]: every component outside
+    is drawn again until it falls inside (the truncation trick of Brock et al. 2019,
+    arXiv:1809.11096), which gives exactly the truncated normal. Deterministic under
+    ``generator``; ``bound`` >= 0.01 (inf: no truncation)."""
+    if not bound >= MIN_TRUNCATION:  # also rejects NaN
+        raise ConfigError(
+            f"truncation {bound}: use a bound of at least {MIN_TRUNCATION} (smaller bounds reject "
+            "nearly every draw), e.g. 0.5 to 1"
+        )
+    device = generator.device if generator is not None else torch.device("cpu")
+    z = torch.randn(n, dim, generator=generator, device=device)
+    flat = z.view(-1)
+    redo = (flat.abs() > bound).nonzero().squeeze(1)
+    while redo.numel():
+        fresh = torch.randn(redo.numel(), generator=generator, device=device)
+        flat[redo] = fresh
+        redo = redo[fresh.abs() > bound]
+    return z
+
+
+def require_generator(model: torch.nn.Module, what: str) -> None:
+    """The one-line error of a latent tool used on a model without a latent generator."""
+    if not has_generator(model):
+        name = getattr(getattr(model, "cfg", None), "name", type(model).__name__)
+        raise ConfigError(
+            f"{what} needs a model that generates from a latent (GAN, VAE, AE, AAE, VAE-GAN); "
+            f"{name!r} does not"
+        )
+
+
+def latent_draw(
+    model: torch.nn.Module, n: int, truncation: float | None, generator: torch.Generator | None
+) -> torch.Tensor:
+    """(n, latent_dim) latents: N(0, I), or truncated at ``truncation`` when it is set."""
+    if truncation is not None:
+        return truncated_normal(n, model.latent_dim, truncation, generator)
+    device = generator.device if generator is not None else torch.device("cpu")
+    return torch.randn(n, model.latent_dim, generator=generator, device=device)
+
+
+def resolve_labels(
+    model: torch.nn.Module,
+    n: int,
+    labels: torch.Tensor | None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor | None:
+    """The labels of n samples as the model's ``sample`` picks them: its ``sample_labels`` when
+    it has one, else classes 0, 1, ..., K-1, 0, ... for class-conditional models."""
+    pick = getattr(model, "sample_labels", None)
+    if pick is not None:
+        return pick(n, labels, generator)
+    k = getattr(model, "num_classes", None)
+    if labels is None and k:
+        return torch.arange(n) % k
+    return labels
+
+
+def sample_truncated(
+    model: torch.nn.Module,
+    n: int,
+    truncation: float | None,
+    *,
+    labels: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """n samples (what ``model.sample`` returns) from latents truncated to [-truncation,
+    truncation] per component; ``truncation=None`` is ``model.sample`` itself. Lower bounds
+    trade variety for typicality (Brock et al. 2019). Labels as in ``model.sample``."""
+    if truncation is None:
+        return model.sample(n, labels=labels, generator=generator)
+    require_generator(model, "truncation")
+    with evaluating(model):
+        z = truncated_normal(n, model.latent_dim, truncation, generator)
+        return model.generate(z, resolve_labels(model, n, labels, generator))
+
+
+def interpolation_rows(
+    model: torch.nn.Module,
+    rows: int,
+    steps: int,
+    *,
+    truncation: float | None = None,
+    labels: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """(rows * steps, ...) samples: row r follows the spherical path (slerp; White 2016,
+    arXiv:1609.04468) from one random latent to another in ``steps`` steps, t = 0 to 1, so a
+    grid of ``steps`` columns shows one path per row. A conditional model keeps one label per
+    row: ``labels`` (rows,) or (rows, A), default as in ``model.sample``."""
+    require_generator(model, "interpolation")
+    if steps < 2:
+        raise ConfigError(f"interpolation steps {steps}: give at least 2 (start and end)")
+    with evaluating(model):
+        z = latent_draw(model, 2 * rows, truncation, generator)
+        path = slerp(z[:rows], z[rows:], torch.linspace(0, 1, steps))  # (rows, steps, D)
+        row_labels = resolve_labels(model, rows, labels, generator)
+        per_sample = None if row_labels is None else row_labels.repeat_interleave(steps, 0)
+        return model.generate(path.reshape(rows * steps, -1), per_sample)
+
+
+def class_grid(
+    model: torch.nn.Module,
+    columns: int,
+    *,
+    truncation: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """(K * columns, ...) samples of a class-conditional model: row k shows class k, and
+    column j uses the same latent in every row, so a column shows one style across classes."""
+    k = getattr(model, "num_classes", None)
+    if not k:
+        raise ConfigError(
+            "a class grid needs a class-conditional model (cgan, or a vae with "
+            "model.num_classes); this one is not"
+        )
+    require_generator(model, "a class grid")
+    with evaluating(model):
+        z = latent_draw(model, columns, truncation, generator).repeat(k, 1)
+        return model.generate(z, torch.arange(k).repeat_interleave(columns))
+
+
+def save_grid(
+    samples: torch.Tensor,
+    spec: DataSpec,
+    path: str | Path,
+    nrow: int | None = None,
+    title: str = "",
+) -> Path:
+    """As ``save_samples``, with image grids of ``nrow`` columns (None: about square)."""
+    if spec.kind != "image":
+        return save_samples(samples, spec, path, title)
+    atomic_write_bytes(path, grid_png(samples, nrow=nrow))
+    return Path(path)

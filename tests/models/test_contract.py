@@ -32,7 +32,8 @@ def test_has_tiny_preset(name):
 def test_sample_shape_and_range(name):
     _, data, model = tiny(name)
     x = model.sample(5, generator=torch.Generator().manual_seed(0))
-    assert x.shape == (5, *data.spec.shape) and x.dtype == torch.float32
+    dtype = torch.int64 if data.spec.kind == "sequences" else torch.float32  # token ids
+    assert x.shape == (5, *data.spec.shape) and x.dtype == dtype
     assert torch.isfinite(x).all()
     if data.spec.kind == "image":
         assert x.min() >= -1 and x.max() <= 1

@@ -92,6 +92,8 @@ def dummy_batch(spec: DataSpec, n: int = DUMMY_BATCH) -> dict[str, torch.Tensor]
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(n, *spec.shape, generator=gen) * 2 - 1
     batch = {"x": x if spec.kind == "image" else x * 2}
+    if spec.kind == "sequences":  # token ids
+        batch["x"] = torch.randint(len(spec.extra["vocab"]), (n, *spec.shape), generator=gen)
     if spec.num_classes:
         batch["y"] = torch.randint(spec.num_classes, (n,), generator=gen)
     if spec.attr_names:

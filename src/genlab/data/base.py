@@ -23,8 +23,8 @@ class DataSpec:
     """Everything a model needs to know about its data; saved in config.json so ``genlab.load``
     rebuilds a model without the dataset."""
 
-    kind: Literal["image", "points", "interactions"]
-    shape: tuple[int, ...]  # (C, H, W) for images, (D,) for points, (num_items,) for interactions
+    kind: Literal["image", "points", "interactions", "sequences"]
+    shape: tuple[int, ...]  # (C, H, W) images, (D,) points, (num_items,) clicks, (L,) token ids
     num_classes: int | None = None
     class_names: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. mixture centres and sigma
