@@ -1,8 +1,9 @@
-"""Fixtures for every test directory: ``cli`` runs ``genlab`` in-process."""
+"""Fixtures for every test directory: ``cli`` runs ``genlab`` in-process; domain classifiers
+are cached in a per-session directory."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,16 @@ import pytest
 from genlab.cli.main import main
 
 Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def classifier_cache(tmp_path_factory) -> Iterator[Path]:
+    """``GENLAB_CACHE`` points at a fresh directory for the whole session: tests never write to
+    the user's home, and each domain classifier is trained once per session."""
+    root = tmp_path_factory.mktemp("genlab-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENLAB_CACHE", str(root))
+        yield root
 
 
 @pytest.fixture
