@@ -1,11 +1,15 @@
 """``genlab eval RUN --metrics elbo,nll,recon [--n N] [--k 1000] [--json]``: a table for people,
-JSON for scripts; every evaluation is also appended to ``RUN/eval.json``."""
+JSON for scripts; every evaluation is also appended to ``RUN/eval.json``. Image metrics
+(``fid,kid,is,prdc,memorisation``) take ``--features`` and ``--inception-weights``."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from genlab.errors import ConfigError
 from genlab.metrics import evaluate, format_table
+from genlab.metrics.features import CHOICES
 from genlab.registry import METRICS
 
 
@@ -17,7 +21,12 @@ def add_parser(subs) -> None:
     )
     p.add_argument("run_dir", metavar="RUN")
     p.add_argument("--metrics", required=True, help="comma-separated, e.g. elbo,nll,recon")
-    p.add_argument("--n", type=int, help="evaluate on the first N items of the split (default all)")
+    p.add_argument(
+        "--n",
+        type=int,
+        help="evaluate on the first N items of the split (default all); image metrics also "
+        "draw N samples",
+    )
     p.add_argument("--k", type=int, default=1000, help="importance samples for elbo/nll (1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation noise (default 0)")
     p.add_argument("--split", default="test", help="test (default) or train")
@@ -26,10 +35,36 @@ def add_parser(subs) -> None:
     p.add_argument("--no-ema", action="store_true", help="use raw weights even if EMA was kept")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    image = p.add_argument_group("image metrics (fid, kid, is, prdc, memorisation)")
+    image.add_argument(
+        "--features",
+        default="auto",
+        choices=CHOICES,
+        help="feature space: inception with --inception-weights, else the data's classifier "
+        "when it has labels, else a random conv net (default auto)",
+    )
+    image.add_argument(
+        "--inception-weights", metavar="PATH", help="the FID Inception weights file (pytorch-fid)"
+    )
+    image.add_argument("--subsets", type=int, default=100, help="kid: random subsets (100)")
+    image.add_argument(
+        "--subset-size", type=int, default=1000, help="kid: points per subset (1000, or fewer)"
+    )
+    image.add_argument("--splits", type=int, default=10, help="is: splits of the samples (10)")
     p.set_defaults(run=run)
 
 
+def image_options(args) -> dict:
+    """The feature-space options of ``--features`` / ``--inception-weights``, checked."""
+    weights = args.inception_weights
+    if weights is not None and not Path(weights).is_file():
+        raise ConfigError(f"--inception-weights {weights}: no such file")
+    return {"features": args.features, "inception_weights": weights}
+
+
 def run(args) -> int:
+    options = {"k": args.k, "subsets": args.subsets, "subset_size": args.subset_size}
+    options.update(splits=args.splits, **image_options(args))
     results = evaluate(
         args.run_dir,
         args.metrics,
@@ -40,7 +75,7 @@ def run(args) -> int:
         device=args.device,
         step=args.step,
         ema=not args.no_ema,
-        options={"k": args.k},
+        options=options,
         progress=not args.json,
     )
     if args.json:
