@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
@@ -160,11 +161,19 @@ def random_space(shape: tuple[int, ...], device: torch.device, batch_size: int) 
     """The fallback: features of ``random_net`` (no training, no download)."""
     channels, size = shape[0], shape[-1]
     net = random_net(channels, size).to(device)
-    note = f"random conv (fallback), seed {RANDOM_SEED}, {RANDOM_DIM}-d: {FALLBACK_LIMITS}"
+
+    def embed(x: Tensor) -> Tensor:
+        # An untrained net's features are tiny (FID ~1e-5); rescaled to length sqrt(d), each
+        # coordinate is of order 1, so FID and KID (whose kernel divides x.y by d) read sensibly.
+        return F.normalize(net.embed(x), dim=1) * RANDOM_DIM**0.5
+
+    note = (
+        f"random conv (fallback), seed {RANDOM_SEED}, {RANDOM_DIM}-d, rescaled to length "
+        f"sqrt(d): {FALLBACK_LIMITS}"
+    )
     return FeatureSpace(
-        "random conv (fallback)", note, RANDOM_DIM, net.embed, None, tuple(shape), device,
-        batch_size,
-    )  # fmt: skip
+        "random conv (fallback)", note, RANDOM_DIM, embed, None, tuple(shape), device, batch_size
+    )
 
 
 __all__ = ["CHOICES", "FeatureSpace", "feature_space"]
