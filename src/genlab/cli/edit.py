@@ -19,6 +19,7 @@ import torch
 
 from genlab import api
 from genlab.classifier import Recipe, domain_classifier
+from genlab.cli.args import add_checkpoint_args
 from genlab.data import load_data
 from genlab.edit import (
     EditResult,
@@ -63,9 +64,7 @@ def add_parser(subs) -> None:
         "trained with seed S (one the edit did not optimise against)",
     )  # fmt: skip
     p.add_argument("--out", help="PNG (default RUN/edit/edit_ATTR_AMOUNT_seedS.png)")
-    p.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
-    p.add_argument("--no-ema", action="store_true", help="use raw weights even if EMA was kept")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    add_checkpoint_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
 

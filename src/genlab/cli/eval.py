@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from genlab.cli.args import add_checkpoint_args
 from genlab.errors import ConfigError
 from genlab.metrics import evaluate, format_table
 from genlab.metrics.features import CHOICES
@@ -31,9 +32,7 @@ def add_parser(subs) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation noise (default 0)")
     p.add_argument("--split", default="test", help="test (default) or train")
     p.add_argument("--batch-size", type=int, default=256, help="items per forward pass")
-    p.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
-    p.add_argument("--no-ema", action="store_true", help="use raw weights even if EMA was kept")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    add_checkpoint_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     image = p.add_argument_group("image metrics (fid, kid, is, prdc, memorisation)")
     image.add_argument(

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from genlab import api, latent
+from genlab.cli.args import add_checkpoint_args
 from genlab.data import load_data
 from genlab.data.base import DataSpec, Split
 from genlab.errors import ConfigError, DataError
@@ -40,9 +41,7 @@ def _common() -> argparse.ArgumentParser:
         help="split the images come from (default test)",
     )
     p.add_argument("--out", help="output PNG (default RUN/latent/TOOL_SPLIT_seedS.png)")
-    p.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
-    p.add_argument("--no-ema", action="store_true", help="use raw weights even if EMA was kept")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    add_checkpoint_args(p)
     return p
 
 

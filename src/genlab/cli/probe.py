@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from genlab import api
+from genlab.cli.args import add_checkpoint_args
 from genlab.data import load_data
 from genlab.errors import ConfigError, DataError
 from genlab.probe import ProbeResult, check_data, feature_source, probe
@@ -27,9 +28,7 @@ def add_parser(subs) -> None:
     )
     p.add_argument("--k", type=int, default=100, help="k-means centroids (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of k-means and the subsets")
-    p.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
-    p.add_argument("--no-ema", action="store_true", help="use raw weights even if EMA was kept")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    add_checkpoint_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from genlab import api
+from genlab.cli.args import add_checkpoint_args
 from genlab.data import load_data
 from genlab.errors import ConfigError
 from genlab.recsys import recommend, user_history
@@ -21,9 +22,7 @@ def add_parser(subs) -> None:
     p.add_argument("--user", required=True, help="user id as in the data file")
     p.add_argument("-k", type=int, default=10, help="number of items (default 10)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
-    p.add_argument("--no-ema", action="store_true", help="use raw weights even if EMA was kept")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    add_checkpoint_args(p)
     p.set_defaults(run=run)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from genlab import api
+from genlab.cli.args import add_checkpoint_args
 from genlab.errors import ConfigError
 from genlab.io import atomic_write
 from genlab.sampling import (
@@ -49,9 +50,7 @@ def add_parser(subs) -> None:
     p.add_argument(
         "--npy", action="store_true", help="write the raw array (.npy): float32, or int64 token ids"
     )
-    p.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
-    p.add_argument("--no-ema", action="store_true", help="use raw weights even if EMA was kept")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    add_checkpoint_args(p)
     p.add_argument(
         "--truncation", type=float, metavar="T", help="latents from N(0, 1) truncated to [-T, T]"
     )

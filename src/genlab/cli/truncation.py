@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from genlab import api
+from genlab.cli.args import add_checkpoint_args
 from genlab.cli.eval import image_options
 from genlab.errors import ConfigError
 from genlab.io import atomic_write_bytes
@@ -39,9 +40,7 @@ def add_parser(subs) -> None:
     p.add_argument("--features", default="auto", choices=CHOICES, help="as in genlab eval")
     p.add_argument("--inception-weights", metavar="PATH", help="as in genlab eval")
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
-    p.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
-    p.add_argument("--no-ema", action="store_true", help="use raw weights even if EMA was kept")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    add_checkpoint_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
 
