@@ -224,9 +224,12 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt, or holding objects we refuse to unpickle
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"cannot read Inception weights {path}: {reason}") from None
+    except Exception:  # corrupt, or holding objects we refuse to unpickle
+        # torch's own message suggests weights_only=False, i.e. unpickling: not advice we pass on.
+        raise CheckpointError(
+            f"cannot read Inception weights {path}: not a safetensors file or a tensors-only "
+            "PyTorch state dict (such as pt_inception-2015-12-05-6726825d.pth)"
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise CheckpointError(f"{path} is not a state dict of tensors (name -> tensor)")
     return state
