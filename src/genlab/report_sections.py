@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from genlab.data.pixels import to_model
+from genlab.metrics.stats import memorisation_summary
 from genlab.sampling import figure_png, grid_png, pyplot
 
 CELL = 48  # small images are enlarged (nearest) to at least this many pixels
@@ -336,9 +337,9 @@ def nearest_section(generated: Neighbours, test: Neighbours, train: torch.Tensor
     """Generated samples beside their nearest training images, with held-out test images as the
     reference: a model that copies its training set puts its samples nearer to it than new
     real images are."""
-    cut = torch.quantile(test.distance, 0.05).item()
-    share = (generated.distance < cut).double().mean().item()
-    g_med, t_med = generated.distance.median().item(), test.distance.median().item()
+    got = memorisation_summary(generated.distance, test.distance, 0.05)
+    cut, share = got["threshold"], got["close"]
+    g_med, t_med = got["gen_median"], got["test_median"]
     text = [
         para(
             f"Distance: root-mean-square pixel difference on [0, 1] (0 = identical) to the "

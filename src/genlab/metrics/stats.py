@@ -211,6 +211,13 @@ def memorisation(gen, train, test, quantile: float = 0.05) -> dict[str, float]:
     - ``gen_median``, ``test_median``, ``threshold``: the distances behind them.
     """
     d_gen, d_test = nearest_distances(gen, train), nearest_distances(test, train)
+    return memorisation_summary(d_gen, d_test, quantile)
+
+
+def memorisation_summary(d_gen, d_test, quantile: float = 0.05) -> dict[str, float]:
+    """``memorisation`` from the nearest-training-neighbour distances themselves: generated
+    (M,) and test (N,), in any metric (feature space, pixels)."""
+    d_gen, d_test = as_float64(d_gen), as_float64(d_test)
     threshold = float(torch.quantile(d_test, quantile))
     gen_median, test_median = float(d_gen.quantile(0.5)), float(d_test.quantile(0.5))
     return {
