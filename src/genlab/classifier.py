@@ -124,11 +124,11 @@ class TrainedClassifier:
 
     def features(self, x: Tensor) -> Tensor:
         """(B, C, H, W) in [-1, 1], any device -> (B, dim) float32 on the CPU; no grad."""
-        return _batched(self.embed, x, self.device, self.batch_size)
+        return batched_map(self.embed, x, self.device, self.batch_size)
 
     def logits(self, x: Tensor) -> Tensor:
         """(B, C, H, W) in [-1, 1] -> (B, K) float32 logits on the CPU; no grad."""
-        return _batched(self.classify, x, self.device, self.batch_size)
+        return batched_map(self.classify, x, self.device, self.batch_size)
 
     def predict(self, x: Tensor) -> Tensor:
         """(B,) int64 class indices, or (B, A) bool attributes."""
@@ -136,7 +136,9 @@ class TrainedClassifier:
         return z.argmax(1) if self.target == "labels" else z > 0
 
 
-def _batched(fn, x: Tensor, device: torch.device, batch_size: int) -> Tensor:
+def batched_map(fn, x: Tensor, device: torch.device, batch_size: int) -> Tensor:
+    """``fn`` over (B, ...) in batches on ``device`` as float32, without gradients ->
+    float32 on the CPU, concatenated."""
     with torch.no_grad():
         parts = [fn(c.to(device, torch.float32)).float().cpu() for c in x.split(batch_size)]
     return torch.cat(parts)
@@ -399,10 +401,10 @@ class StackedClassifier:
         return combine_channels(lps)
 
     def features(self, x: Tensor) -> Tensor:
-        return _batched(self.embed, x, self.device, self.base.batch_size)
+        return batched_map(self.embed, x, self.device, self.base.batch_size)
 
     def logits(self, x: Tensor) -> Tensor:
-        return _batched(self.classify, x, self.device, self.base.batch_size)
+        return batched_map(self.classify, x, self.device, self.base.batch_size)
 
     def predict(self, x: Tensor) -> Tensor:
         """(B, C, H, W) in [-1, 1] -> (B,) int64 joint modes sum_i d_i K**(C-1-i), d_i the base

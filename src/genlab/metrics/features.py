@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlab.classifier import batched_map
 from genlab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -78,11 +79,9 @@ class FeatureSpace:
             raise ConfigError(
                 f"{self.name} was built for images {self.shape}; got {tuple(x.shape[1:])}"
             )
-        parts = []
-        with torch.no_grad():
-            for chunk in x.split(self.batch_size):
-                parts.append(fn(chunk.to(self.device, torch.float32)).float().cpu())
-        return torch.cat(parts) if parts else torch.zeros(0, self.dim)
+        if len(x) == 0:
+            return torch.zeros(0, self.dim)
+        return batched_map(fn, x, self.device, self.batch_size)
 
 
 def feature_space(ctx: EvalContext) -> FeatureSpace:
