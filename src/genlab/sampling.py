@@ -144,11 +144,17 @@ def tokens_png(tokens: torch.Tensor, spec: DataSpec, title: str = "", rows: int 
     return buf.getvalue()
 
 
-def save_samples(samples: torch.Tensor, spec: DataSpec, path: str | Path, title: str = "") -> Path:
-    """Write samples as a grid (images), a heatmap (item distributions), text (token
-    sequences) or a scatter plot (points), atomically."""
+def save_samples(
+    samples: torch.Tensor,
+    spec: DataSpec,
+    path: str | Path,
+    title: str = "",
+    nrow: int | None = None,
+) -> Path:
+    """Write samples as a grid of ``nrow`` columns (images; None: about square), a heatmap
+    (item distributions), text (token sequences) or a scatter plot (points), atomically."""
     if spec.kind == "image":
-        data = grid_png(samples)
+        data = grid_png(samples, nrow=nrow)
     elif spec.kind == "interactions":
         data = heatmap_png(samples, title)
     elif spec.kind == "sequences":
@@ -270,7 +276,7 @@ def sample_truncated(
         return model.sample(n, labels=labels, generator=generator)
     require_generator(model, "truncation")
     with evaluating(model):
-        z = truncated_normal(n, model.latent_dim, truncation, generator)
+        z = latent_draw(model, n, truncation, generator)
         return model.generate(z, resolve_labels(model, n, labels, generator))
 
 
@@ -317,17 +323,3 @@ def class_grid(
     with evaluating(model):
         z = latent_draw(model, columns, truncation, generator).repeat(k, 1)
         return model.generate(z, torch.arange(k).repeat_interleave(columns))
-
-
-def save_grid(
-    samples: torch.Tensor,
-    spec: DataSpec,
-    path: str | Path,
-    nrow: int | None = None,
-    title: str = "",
-) -> Path:
-    """As ``save_samples``, with image grids of ``nrow`` columns (None: about square)."""
-    if spec.kind != "image":
-        return save_samples(samples, spec, path, title)
-    atomic_write_bytes(path, grid_png(samples, nrow=nrow))
-    return Path(path)

@@ -31,7 +31,7 @@ from genlab.sampling import (
     class_grid,
     interpolation_rows,
     sample_truncated,
-    save_grid,
+    save_samples,
 )
 
 MAX_SAMPLES = 100_000
@@ -139,6 +139,6 @@ def run(args) -> int:
         atomic_write(out, lambda f: np.save(f, array, allow_pickle=False))
     else:
         title = f"{len(samples)} samples, seed {args.seed}" + (f", truncation {t:g}" if t else "")
-        save_grid(samples, model.spec, out, nrow, title=title)
+        save_samples(samples, model.spec, out, title=title, nrow=nrow)
     print(out)
     return 0
