@@ -19,6 +19,7 @@ from pathlib import Path
 from genlab.errors import ConfigError
 from genlab.report import curve_series, latest_eval_rows, read_evals, read_metrics
 from genlab.report_sections import Series, curves_png, fmt
+from genlab.training.logger import eval_key
 from genlab.training.rundir import read_run_config
 
 SOURCES = ("train log", "genlab eval")
@@ -35,10 +36,9 @@ class RunMetrics:
         return set(self.curves) | set(self.evals)
 
 
-def eval_key(row: dict) -> str:
+def row_key(row: dict) -> str:
     """The metrics.jsonl name of an eval.json row: eval/NAME or eval/SYSTEM/NAME [+ split]."""
-    system = row.get("system", "model")
-    key = "eval/" + (row["name"] if system == "model" else f"{system}/{row['name']}")
+    key = eval_key(row["name"], row.get("system", "model"))
     return key if row.get("split", "test") == "test" else f"{key} [{row['split']}]"
 
 
@@ -52,9 +52,9 @@ def read_run_metrics(run_dir: str | Path, label: str) -> RunMetrics:
     curves = dict(losses)
     for name, systems in quality.items():
         for system, series in systems.items():
-            curves["eval/" + (name if system == "model" else f"{system}/{name}")] = series
+            curves[eval_key(name, system)] = series
     history, _ = read_evals(run_dir / "eval.json")
-    evals = {eval_key(r): r for r in latest_eval_rows(history)}
+    evals = {row_key(r): r for r in latest_eval_rows(history)}
     return RunMetrics(label, run_dir, curves, evals)
 
 

@@ -11,6 +11,12 @@ from pathlib import Path
 from genlab.io import atomic_write_text
 
 
+def eval_key(name: str, system: str = "model") -> str:
+    """The metrics.jsonl key of a quality metric: ``eval/NAME`` for the model's value,
+    ``eval/SYSTEM/NAME`` for a baseline row (``eval/data/fid``)."""
+    return "eval/" + (name if system == "model" else f"{system}/{name}")
+
+
 class RunLogger:
     def __init__(self, run_dir: Path, start_step: int) -> None:
         self.path = run_dir / "metrics.jsonl"

@@ -23,7 +23,7 @@ from genlab.sampling import save_samples
 from genlab.training import checkpoint as ckpt
 from genlab.training.batches import BatchStream
 from genlab.training.ema import EMA
-from genlab.training.logger import RunLogger
+from genlab.training.logger import RunLogger, eval_key
 from genlab.training.rundir import prepare_run_dir
 
 
@@ -209,10 +209,7 @@ class Trainer:
         )  # fmt: skip
         with self.ema.swapped() if self.ema else nullcontext():
             results = run_metrics(ctx, self.eval_metrics)
-        return {
-            "eval/" + (r.name if r.system == "model" else f"{r.system}/{r.name}"): r.value
-            for r in results
-        }
+        return {eval_key(r.name, r.system): r.value for r in results}
 
     def write_samples(self) -> Path:
         gen = torch.Generator().manual_seed(self.cfg.seed)  # the same noise at every step
