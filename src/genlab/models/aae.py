@@ -29,7 +29,7 @@ from genlab.errors import ConfigError
 from genlab.losses.adversarial import ADVERSARIAL_LOSSES
 from genlab.losses.likelihood import bernoulli_nll
 from genlab.losses.priors import Prior, gaussian_prior, mixture_prior
-from genlab.models.base import Batch, GenerativeModel, evaluating, require_image_data
+from genlab.models.base import Batch, GenerativeModel, evaluating, frozen, require_image_data
 from genlab.nn.autoencoder_nets import image_decoder, image_encoder
 from genlab.nn.conv import dcgan_init
 from genlab.nn.layers import LayerFactory
@@ -124,24 +124,23 @@ class AAE(GenerativeModel):
         # (a) reconstruction phase.
         recon = bernoulli_nll(self.decoder(self.encoder(x)), to_unit(x)).mean()
         opt_ae.zero_grad(set_to_none=True)
-        recon.backward()
-        opt_ae.step()
+        self.backward(recon)
+        self.step(opt_ae)
         # (b1) D: prior samples are "real", codes of the data are "fake".
         with torch.no_grad():
             codes = self.encoder(x)
         z_prior = self.prior.sample(len(x), device=x.device)
         d_loss = self.loss_pair.d(self.critic(z_prior), self.critic(codes))
         opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
+        self.backward(d_loss)
+        self.step(opt_d)
         # (b2) the encoder fools D; D's parameters need no gradient here.
-        self.discriminator.requires_grad_(False)
-        codes = self.encoder(x)
-        g_loss = self.loss_pair.g(self.critic(codes))
-        opt_e.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_e.step()
-        self.discriminator.requires_grad_(True)
+        with frozen(self.discriminator):
+            codes = self.encoder(x)
+            g_loss = self.loss_pair.g(self.critic(codes))
+            opt_e.zero_grad(set_to_none=True)
+            self.backward(g_loss)
+            self.step(opt_e)
         return {
             "recon": recon.detach(),
             "d_loss": d_loss.detach(),

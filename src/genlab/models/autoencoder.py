@@ -273,8 +273,8 @@ class Autoencoder(GenerativeModel):
         loss = self.recon.loss(self.decoder(z), x).mean()
         opt = optimizers["ae"]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.backward(loss)
+        self.step(opt)
         self.track_codes(z.detach())
         return {"loss": loss.detach()}
 

@@ -38,7 +38,7 @@ Truncation, interpolation and class grids (``genlab.sampling``, ``genlab sample`
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import ClassVar
 
 import torch
@@ -83,6 +83,25 @@ class GenerativeModel(nn.Module):
         """n samples: images (n, C, H, W) in [-1, 1], or points (n, D)."""
         raise NotImplementedError
 
+    # The fp16 gradient scaler (train.precision=fp16), set by the trainer; None otherwise.
+    grad_scaler: torch.amp.GradScaler | None = None
+
+    def backward(self, loss: Tensor, **kwargs) -> None:
+        """``loss.backward(**kwargs)``, scaled by the fp16 gradient scaler when there is one.
+        Models call this and ``step`` instead of the tensor's and optimizer's own methods."""
+        (loss if self.grad_scaler is None else self.grad_scaler.scale(loss)).backward(**kwargs)
+
+    def step(self, *optimizers: torch.optim.Optimizer) -> None:
+        """Step each optimizer; under fp16 through the scaler (which unscales the gradients and
+        skips a step whose gradients overflowed), then one scale update."""
+        if self.grad_scaler is None:
+            for opt in optimizers:
+                opt.step()
+            return
+        for opt in optimizers:
+            self.grad_scaler.step(opt)
+        self.grad_scaler.update()
+
     def latent_noise(self, n: int, dim: int, generator: torch.Generator | None) -> Tensor:
         """Standard normal (n, dim) on the model's device; drawn on the generator's device."""
         gen_device = generator.device if generator is not None else self.device
@@ -115,6 +134,19 @@ def evaluating(module: nn.Module) -> Iterator[None]:
             yield
     finally:
         module.train(was_training)
+
+
+@contextmanager
+def frozen(net: nn.Module) -> Iterator[None]:
+    """``net``'s weights get no gradient inside: a generator's update through a fixed
+    discriminator. Under data parallel training the pass through ``net`` is also kept out of
+    its gradient synchronisation (DDP ``no_sync``), since no gradient of it will arrive."""
+    net.requires_grad_(False)
+    try:
+        with getattr(net, "no_sync", nullcontext)():
+            yield
+    finally:
+        net.requires_grad_(True)
 
 
 def build_model(cfg: ModelConfig, spec: DataSpec) -> GenerativeModel:

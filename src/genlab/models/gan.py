@@ -36,7 +36,7 @@ from genlab.data.base import DataSpec
 from genlab.errors import ConfigError
 from genlab.losses.adversarial import ADVERSARIAL_LOSSES, LossPair, discriminator_targets
 from genlab.losses.penalties import gradient_penalty
-from genlab.models.base import Batch, GenerativeModel, evaluating
+from genlab.models.base import Batch, GenerativeModel, evaluating, frozen
 from genlab.nn.conv import ConvDecoder, ConvEncoder, dcgan_init
 from genlab.nn.layers import (
     JOINS,
@@ -380,8 +380,8 @@ class GAN(GenerativeModel):
             loss = loss + self.cfg.gp_weight * gp
             logs["gp"] = gp.detach()
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.backward(loss)
+        self.step(opt)
         if self.cfg.clip is not None:
             self.clip_critic(self.cfg.clip)
         d = {"d_loss": loss.detach(), "d_real": d_real.detach().mean()}
@@ -395,14 +395,11 @@ class GAN(GenerativeModel):
 
     def generator_step(self, b: int, labels: Tensor | None, device, opt) -> Tensor:
         """One G update on b fresh fakes; D's parameters need no gradient here."""
-        self.discriminator.requires_grad_(False)
-        try:
+        with frozen(self.discriminator):
             g_loss = self.loss_pair.g(self.critic(self.fake(self.noise(b, device), labels), labels))
             opt.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt.step()
-        finally:
-            self.discriminator.requires_grad_(True)
+            self.backward(g_loss)
+            self.step(opt)
         return g_loss.detach()
 
     def train_step(self, batch: Batch, optimizers, step: int) -> dict[str, Tensor]:

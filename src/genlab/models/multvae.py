@@ -143,8 +143,8 @@ class MultVAE(GenerativeModel):
         beta = kl_weight(step, self.cfg.beta_cap, self.cfg.anneal_steps)
         terms = self.losses(batch["x"], beta)
         opt.zero_grad(set_to_none=True)
-        terms["loss"].mean().backward()
-        opt.step()
+        self.backward(terms["loss"].mean())
+        self.step(opt)
         out: dict[str, Tensor | float] = {k: v.detach().mean() for k, v in terms.items()}
         if self.cfg.variational:
             out["beta"] = beta

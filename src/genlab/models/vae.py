@@ -373,8 +373,8 @@ class VAE(GenerativeModel):
         terms = self.losses(batch["x"], batch.get("y"), step)
         loss = terms["loss"].mean()
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.backward(loss)
+        self.step(opt)
         out: dict[str, Tensor | float] = {k: v.detach().mean() for k, v in terms.items()}
         if self.cfg.likelihood == "gaussian":
             out["sigma"] = self.log_sigma.detach().exp()

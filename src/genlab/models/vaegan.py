@@ -163,11 +163,10 @@ class VAEGAN(GenerativeModel):
         # updates use gradients at the same weights, as in Algorithm 1.
         enc = list(self.encoder.parameters())
         dec = list(self.decoder.parameters())
-        (t["kl"] + t["llike"]).backward(inputs=enc, retain_graph=True)
-        (self.cfg.gamma * t["llike"] + t["g_loss"]).backward(inputs=dec, retain_graph=True)
-        t["d_loss"].backward(inputs=list(self.discriminator.parameters()))
-        for opt in optimizers.values():
-            opt.step()
+        self.backward(t["kl"] + t["llike"], inputs=enc, retain_graph=True)
+        self.backward(self.cfg.gamma * t["llike"] + t["g_loss"], inputs=dec, retain_graph=True)
+        self.backward(t["d_loss"], inputs=list(self.discriminator.parameters()))
+        self.step(*optimizers.values())
         return {k: v.detach() for k, v in t.items()}
 
     @property
