@@ -9,6 +9,7 @@ from genlab.config import RunConfig, build_config, validate
 from genlab.errors import CheckpointError, ConfigError
 from genlab.models.base import GenerativeModel, build_model
 from genlab.training import checkpoint as ckpt
+from genlab.training import distributed as ddp
 from genlab.training.rundir import default_run_dir, read_run_config, update_run_config
 from genlab.training.trainer import Trainer, resolve_device
 
@@ -40,6 +41,8 @@ def train(
     else:
         cfg = build_config(config, data=data, preset=preset, overrides=overrides)
     run_dir = Path(out) if out is not None else default_run_dir(cfg)
+    # Under torchrun the name is rank 0's (it is read from the clock).
+    run_dir = ddp.broadcast_object(run_dir, ddp.setup(cfg.device, cfg.train.dist_backend))
     return Trainer(cfg, run_dir).fit()
 
 

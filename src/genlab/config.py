@@ -75,6 +75,20 @@ class TrainConfig(Section):
     )
     threads: int | None = Field(None, ge=1, description="CPU threads; None = torch default")
     progress: bool = Field(True, description="show a progress bar")
+    # Speed (docs/performance.md).
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="autocast dtype of the training step; fp16 adds a gradient scaler"
+    )
+    channels_last: bool = Field(False, description="NHWC memory layout for image networks")
+    compile: bool = Field(False, description="torch.compile each network (slow first steps)")
+    # Data parallel training under torchrun (docs/distributed.md); batch_size is per process.
+    lr_scale: Literal["none", "linear", "sqrt"] = Field(
+        "none", description="lr x processes (linear) or x sqrt(processes) under torchrun"
+    )
+    sync_batchnorm: bool = Field(False, description="batch norm over all processes (CUDA)")
+    dist_backend: Literal["auto", "gloo", "nccl"] = Field(
+        "auto", description="torch.distributed backend; auto = nccl on CUDA, gloo on CPU"
+    )
 
 
 class RunConfig(Section):

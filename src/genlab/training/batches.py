@@ -21,15 +21,32 @@ def _rows(x, index: torch.Tensor) -> torch.Tensor:
 class BatchStream:
     """Endless batches of a split: a fresh permutation each epoch, the incomplete last batch
     of an epoch dropped (so every step sees ``batch_size`` samples). ``state_dict`` captures the
-    position exactly, so a resumed run sees the same batches as an uninterrupted one."""
+    position exactly, so a resumed run sees the same batches as an uninterrupted one.
 
-    def __init__(self, split: Split, batch_size: int, seed: int, device: torch.device) -> None:
-        if batch_size > len(split):
+    Data parallel (``world`` processes): every process draws the same permutation, a step
+    consumes one global batch of ``batch_size * world`` samples and process ``rank`` keeps its
+    own slice of it, so each process sees its own shard of every epoch, and ``world`` processes
+    of batch B see exactly the samples of one process of batch ``world * B``. The position is
+    counted in samples, so a run resumes under any number of processes."""
+
+    def __init__(
+        self,
+        split: Split,
+        batch_size: int,
+        seed: int,
+        device: torch.device,
+        *,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        if batch_size * world > len(split):
+            per = f" x {world} processes" if world > 1 else ""
             raise ConfigError(
-                f"train.batch_size={batch_size} is larger than the training split "
+                f"train.batch_size={batch_size}{per} is larger than the training split "
                 f"({len(split)} samples); lower it"
             )
         self.split, self.batch_size, self.device = split, batch_size, device
+        self.rank, self.global_batch = rank, batch_size * world
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch, self.pos = 0, 0
         self.perm = torch.randperm(len(split), generator=self.generator)
@@ -38,11 +55,12 @@ class BatchStream:
         return self
 
     def __next__(self) -> Batch:
-        if self.pos + self.batch_size > len(self.perm):
+        if self.pos + self.global_batch > len(self.perm):
             self.epoch, self.pos = self.epoch + 1, 0
             self.perm = torch.randperm(len(self.split), generator=self.generator)
-        index = self.perm[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
+        start = self.pos + self.rank * self.batch_size
+        index = self.perm[start : start + self.batch_size]
+        self.pos += self.global_batch
         x = _rows(self.split.x, index).to(self.device, non_blocking=True)
         batch = {"x": to_model(x) if x.dtype == torch.uint8 else x}
         if self.split.y is not None:

@@ -67,3 +67,13 @@ def _clean(v: float) -> float | str | None:
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)  # JSON has no NaN/inf
     return v
+
+
+class NullLogger:
+    """The logger of ranks other than 0 in a torchrun job: only rank 0 writes."""
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -21,9 +21,11 @@ from genlab.models import build_model
 from genlab.models.base import GenerativeModel
 from genlab.sampling import save_samples
 from genlab.training import checkpoint as ckpt
+from genlab.training import distributed as ddp
+from genlab.training import speed
 from genlab.training.batches import BatchStream
 from genlab.training.ema import EMA
-from genlab.training.logger import RunLogger, eval_key
+from genlab.training.logger import NullLogger, RunLogger, eval_key
 from genlab.training.rundir import prepare_run_dir
 
 
@@ -46,24 +48,39 @@ def resolve_device(name: str) -> torch.device:
 
 class Trainer:
     def __init__(self, cfg: RunConfig, run_dir: Path, *, resume: bool = False) -> None:
-        self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.device = resolve_device(cfg.device)
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
-        torch.manual_seed(cfg.seed)  # weights and training noise
+        self.cfg, self.run_dir, train = cfg, Path(run_dir), cfg.train
+        self.env = ddp.setup(cfg.device, train.dist_backend)  # one process unless torchrun
+        self.device = ddp.process_device(resolve_device(cfg.device), self.env)
+        if train.threads:
+            torch.set_num_threads(train.threads)
+        torch.manual_seed(cfg.seed)  # weights (the same on every rank) and training noise
         data = load_data(cfg.data)
         self.data, self.spec = data, data.spec
         self.eval_metrics = self._eval_metrics()
         self.model: GenerativeModel = build_model(cfg.model, data.spec).to(self.device)
-        self.optimizers = self.model.configure_optimizers(cfg.train)
-        self.stream = BatchStream(data.train, cfg.train.batch_size, cfg.seed, self.device)
+        speed.apply_memory_format(self.model, train, data.spec.kind == "image")
+        if self.env.enabled:  # each rank its own latents and noise
+            torch.manual_seed(cfg.seed + ddp.RANK_SEED_STRIDE * self.env.rank)
+        self.lr_factor = speed.lr_factor(train, self.env.world)
+        self.optimizers = self.model.configure_optimizers(speed.scaled(train, self.env.world))
+        self.model.grad_scaler = speed.grad_scaler(train, self.device)
+        self.stream = BatchStream(
+            data.train, train.batch_size, cfg.seed, self.device,
+            rank=self.env.rank, world=self.env.world,
+        )  # fmt: skip
         target = self.model.ema_target
-        use_ema = cfg.train.ema > 0 and target is not None
-        self.ema = EMA(getattr(self.model, target), cfg.train.ema) if use_ema else None
+        use_ema = train.ema > 0 and target is not None
+        self.ema = EMA(getattr(self.model, target), train.ema) if use_ema else None
         self.ckpt_root = self.run_dir / "checkpoints"
         self.step = self._restore() if resume else 0
-        if not resume:
+        if not resume and self.env.is_main:
             prepare_run_dir(self.run_dir, cfg, data.spec)
+        speed.compile_networks(self.model, train)
+        self.parallel = (
+            ddp.DataParallel(self.model, self.env, self.device, sync_bn=train.sync_batchnorm)
+            if self.env.enabled
+            else None
+        )
         self._stop = False
 
     # ------------------------------------------------------------------ state
@@ -74,17 +91,26 @@ class Trainer:
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "torch_rng": torch.get_rng_state(),
             "batches": self.stream.state_dict(),
+            "lr_factor": self.lr_factor,
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        if self.model.grad_scaler is not None:
+            state["grad_scaler"] = self.model.grad_scaler.state_dict()
+        if self.env.enabled:  # every rank's noise stream, so that the same job resumes exactly
+            state["rank_rng"] = ddp.gather_objects(torch.get_rng_state(), self.env)
         return state
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self) -> Path | None:
+        """Write a checkpoint (rank 0; every rank must call it, it gathers their RNG states)."""
+        state = self._state()
+        if not self.env.is_main:
+            return None
         return ckpt.save_checkpoint(
             self.ckpt_root,
             self.step,
             self.model.state_dict(),
-            self._state(),
+            state,
             ema=self.ema.state_dict() if self.ema else None,
             keep=self.cfg.train.keep_checkpoints,
         )
@@ -97,54 +123,85 @@ class Trainer:
         if self.ema is not None and (path / "ema.safetensors").is_file():
             self.ema.load_state_dict(ckpt.read_weights(path / "ema.safetensors"))
         state = ckpt.read_state(path / "state.pt")
+        # The saved lr is the one of the saved world size; rescale it to this job's.
+        ratio = self.lr_factor / float(state.get("lr_factor", 1.0))
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
-        torch.set_rng_state(state["torch_rng"])
-        if "cuda_rng" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+            for group in opt.param_groups:
+                group["lr"] *= ratio
+        if self.model.grad_scaler is not None and "grad_scaler" in state:
+            self.model.grad_scaler.load_state_dict(state["grad_scaler"])
+        self._restore_rng(state)
         self.stream.load_state_dict(state["batches"])
         return int(state["step"])
 
+    def _restore_rng(self, state: dict) -> None:
+        """The same job continues every rank's noise exactly; another number of processes
+        continues rank 0's and reseeds the others from (seed, rank, step)."""
+        ranks = state.get("rank_rng")
+        if ranks is not None and len(ranks) == self.env.world:
+            torch.set_rng_state(ranks[self.env.rank])
+        elif self.env.rank == 0:
+            torch.set_rng_state(state["torch_rng"])
+        else:
+            rank_seed = self.cfg.seed + ddp.RANK_SEED_STRIDE * self.env.rank
+            torch.manual_seed(rank_seed + int(state["step"]))
+        if "cuda_rng" in state and self.device.type == "cuda" and self.env.rank == 0:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+
     # ------------------------------------------------------------------ loop
+    def train_one(self) -> dict:
+        """One step: the next batch, the model's ``train_step`` (under autocast and, in a
+        torchrun job, with its networks DDP-wrapped), the EMA. Returns the model's unsynced
+        scalars."""
+        batch = next(self.stream)
+        speed.to_memory_format(batch, self.cfg.train)
+        parallel = self.parallel.active() if self.parallel else nullcontext()
+        with parallel, speed.autocast(self.cfg.train, self.device):
+            out = self.model.train_step(batch, self.optimizers, self.step)
+        self.step += 1
+        if self.ema is not None:
+            self.ema.update(self.step)
+        return out
+
     def fit(self) -> Path:
-        cfg = self.cfg.train
-        logger = RunLogger(self.run_dir, self.step)
+        cfg, main = self.cfg.train, self.env.is_main
+        logger = RunLogger(self.run_dir, self.step) if main else NullLogger()
         bar = tqdm(
             total=cfg.steps,
             initial=self.step,
             unit="step",
             dynamic_ncols=True,
-            disable=not cfg.progress,
+            disable=not (cfg.progress and main),
             mininterval=0.5 if sys.stderr.isatty() else 30,
         )
+        self._announce()
+        # Reading the losses syncs the device: every step on one CPU process (free, stops at the
+        # first bad step), else only when logging or checkpointing (all ranks at the same steps).
+        every_step = self.device.type == "cpu" and not self.env.enabled
         t0, s0 = time.perf_counter(), self.step
         try:
             with self._catch_sigint():
                 while self.step < cfg.steps:
-                    if self._stop:
+                    if self._should_stop():
                         self.save_checkpoint()
                         raise TrainingInterrupted(self.step)
-                    out = self.model.train_step(next(self.stream), self.optimizers, self.step)
-                    self.step += 1
-                    if self.ema is not None:
-                        self.ema.update(self.step)
+                    out = self.train_one()
                     done = self.step == cfg.steps
                     eval_now = bool(cfg.eval_every) and (self.step % cfg.eval_every == 0 or done)
                     log_now = self.step % cfg.log_every == 0 or done or eval_now
                     ckpt_now = self.step % cfg.ckpt_every == 0 or done
-                    # Reading the losses syncs the device: every step on CPU (free, stops at the
-                    # first bad step), only when logging or checkpointing on GPU.
-                    if log_now or ckpt_now or self.device.type == "cpu":
+                    if log_now or ckpt_now or every_step:
                         values = self._finite(out)
-                    if log_now:
+                    if log_now and main:
                         rate = (self.step - s0) * cfg.batch_size / (time.perf_counter() - t0)
-                        values["images_per_s"] = rate
+                        values["images_per_s"] = rate * self.env.world
                         if eval_now:
                             values.update(self.evaluate())
                         logger.log(self.step, values)
                         bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
                         t0, s0 = time.perf_counter(), self.step
-                    if self.step % cfg.sample_every == 0 or done:
+                    if main and (self.step % cfg.sample_every == 0 or done):
                         self.write_samples()
                     if ckpt_now:
                         self._check_weights()
@@ -153,10 +210,35 @@ class Trainer:
         finally:
             bar.close()
             logger.close()
+        if self.env.enabled:  # every rank returns once rank 0's last checkpoint is written
+            torch.distributed.barrier()
         return self.run_dir
+
+    def _announce(self) -> None:
+        """Rank 0 says how the job is split: processes, batch per process and in all, lr."""
+        if not (self.env.enabled and self.env.is_main):
+            return
+        cfg, world = self.cfg.train, self.env.world
+        lr = speed.scaled(cfg, world).lr
+        print(
+            f"data parallel: {world} processes ({self.env.backend}, {self.device.type}), batch "
+            f"{cfg.batch_size} per process = effective batch {cfg.batch_size * world}; "
+            f"lr {lr:.3g} = {cfg.lr:.3g} x {self.lr_factor:.3g} (train.lr_scale={cfg.lr_scale})",
+            flush=True,
+        )
+
+    def _should_stop(self) -> bool:
+        """A Ctrl-C stops a single process at the next step; a torchrun job at the next
+        logging step, once every rank has agreed (so all of them stop at the same step)."""
+        if not self.env.enabled:
+            return self._stop
+        if self.step % self.cfg.train.log_every:
+            return False
+        return ddp.any_rank(self._stop, self.env, self.device)
 
     def _finite(self, out: dict) -> dict[str, float]:
         values = {k: float(v) for k, v in out.items()}
+        values = ddp.mean_over_ranks(values, self.env, self.device)
         if not all(math.isfinite(v) for v in values.values()):
             shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
             raise self._diverged(f"non-finite loss at step {self.step} ({shown})")

@@ -1,0 +1,82 @@
+"""The speed options of ``train.*`` (docs/performance.md): mixed precision, channels-last memory
+layout, ``torch.compile`` of each network, and the learning-rate rule of data parallel runs.
+Each is a function of the config and the model, so the trainer and ``genlab bench`` apply
+exactly the same thing."""
+
+from __future__ import annotations
+
+import math
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+from torch import nn
+
+from genlab.config import TrainConfig
+from genlab.errors import ConfigError
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(train: TrainConfig, device: torch.device) -> AbstractContextManager:
+    """The autocast context of a training step: bf16 or fp16 on CPU or CUDA, none for fp32.
+    Matmuls and convolutions run in the low precision; losses and reductions stay fp32
+    (PyTorch's autocast op lists)."""
+    if train.precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=DTYPES[train.precision])
+
+
+def grad_scaler(train: TrainConfig, device: torch.device) -> torch.amp.GradScaler | None:
+    """fp16 needs loss scaling so that small gradients do not flush to zero; bf16 has fp32's
+    exponent range and does not."""
+    if train.precision != "fp16":
+        return None
+    if device.type not in ("cuda", "cpu"):
+        raise ConfigError(f"train.precision=fp16 is not supported on {device.type}")
+    return torch.amp.GradScaler(device.type)
+
+
+def trainable_networks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The model's top-level networks with trainable weights (encoder, generator, ...)."""
+    return [
+        (name, child)
+        for name, child in model.named_children()
+        if any(p.requires_grad for p in child.parameters())
+    ]
+
+
+def apply_memory_format(model: nn.Module, train: TrainConfig, image_data: bool) -> None:
+    """Channels-last (NHWC) weights for convolution networks on image data."""
+    if train.channels_last and image_data:
+        model.to(memory_format=torch.channels_last)
+
+
+def to_memory_format(batch: dict[str, torch.Tensor], train: TrainConfig) -> None:
+    """Channels-last images (B, C, H, W) in place of a batch, when ``train.channels_last``."""
+    x = batch["x"]
+    if train.channels_last and x.dim() == 4:
+        batch["x"] = x.contiguous(memory_format=torch.channels_last)
+
+
+def compile_networks(model: nn.Module, train: TrainConfig) -> None:
+    """``torch.compile`` each trainable network in place (parameter names are unchanged, so
+    checkpoints stay interchangeable with uncompiled runs). The model's own Python (losses,
+    critic iterations) stays eager; each network compiles on its first call."""
+    if train.compile:
+        for _, net in trainable_networks(model):
+            net.compile()
+
+
+def lr_factor(train: TrainConfig, world: int) -> float:
+    """The learning-rate multiplier of ``train.lr_scale`` for ``world`` processes: 1, world
+    (Goyal et al. 2017, arXiv:1706.02677, for SGD) or sqrt(world) (often used with Adam)."""
+    return {"none": 1.0, "linear": float(world), "sqrt": math.sqrt(world)}[train.lr_scale]
+
+
+def scaled(train: TrainConfig, world: int) -> TrainConfig:
+    """``train`` with ``lr`` and ``lr_d`` multiplied by ``lr_factor``."""
+    f = lr_factor(train, world)
+    if f == 1.0:
+        return train
+    lr_d = None if train.lr_d is None else train.lr_d * f
+    return train.model_copy(update={"lr": train.lr * f, "lr_d": lr_d})
