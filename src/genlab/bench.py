@@ -1,24 +1,27 @@
 """Throughput benchmark: images/s of a model's training step, its FLOPs (counted with
-``torch.utils.flop_counter``: matmuls and convolutions, forward and backward), and this
-machine's fp32 GEMM peak measured in the same process, so the achieved fraction of peak is
-comparable across machines."""
+``torch.utils.flop_counter``: matmuls and convolutions, forward and backward), this machine's
+fp32 and bf16 GEMM peaks measured in the same process (so the achieved fraction of peak is
+comparable across machines), peak memory, and the same networks' hand-written bare loop
+(``bench_loops``), so genlab's overhead is a measured ratio."""
 
 from __future__ import annotations
 
 import platform
 import resource
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from genlab.bench_loops import bare_step
 from genlab.config import build_config
-from genlab.data import load_data
 from genlab.models import build_model
 from genlab.registry import MODELS
-from genlab.training.batches import BatchStream
-from genlab.training.trainer import resolve_device
+from genlab.training import speed
+from genlab.training.trainer import Trainer, resolve_device
 
 
 def _cpu_name() -> str:
@@ -52,7 +55,7 @@ def _best_seconds(fn, device: torch.device, repeats: int = 5, inner: int = 3) ->
 
 @torch.no_grad()
 def matmul_peak_gflops(device: torch.device, dtype=torch.float32) -> dict[str, float]:
-    """This machine's fp32 GEMM throughput in GFLOP/s, measured two ways, and the best.
+    """This machine's GEMM throughput in ``dtype``, in GFLOP/s, measured two ways, and the best.
 
     ``mm``: a 2048 x 2048 ``torch.mm`` (BLAS). ``conv1x1`` (CPU): a 1x1 convolution, i.e. a
     (N*H*W, 2048) x (2048, 2048) GEMM run by oneDNN, which convolutions also use; on some CPUs
@@ -81,6 +84,58 @@ BENCH_DATA = {
 }
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak: CUDA's allocator statistics, or the process's resident high-water mark
+    (Linux: writing 5 to /proc/self/clear_refs resets VmHWM)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    """Peak memory since ``reset_peak_memory``: tensors allocated on CUDA, resident set on CPU
+    (the process's lifetime peak where VmHWM cannot be read)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _bare_setup(cfg, spec, dev: torch.device, batches: list[dict]):
+    """The hand-written loop's own copy of the networks (same seed, so the same weights) and
+    its batches: plain float tensors on the device, in the configured memory format."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, spec).to(dev)
+    speed.apply_memory_format(model, cfg.train, spec.kind == "image")
+    step = bare_step(model, model.configure_optimizers(cfg.train))
+    speed.compile_networks(model, cfg.train)
+    xs = []
+    for b in batches:
+        b = dict(b)
+        speed.to_memory_format(b, cfg.train)
+        xs.append(b["x"])
+    return step, xs
+
+
+def _time_steps(run, device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    run()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
 def bench_model(
     name: str,
     *,
@@ -88,11 +143,20 @@ def bench_model(
     image_size: int = 32,
     steps: int = 20,
     warmup: int = 3,
+    rounds: int = 3,
     device: str = "cpu",
     overrides: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Time ``steps`` training steps of model ``name`` after ``warmup`` steps, on digits (image
-    models) or procedural clicks (recommendation models, which also report users/s)."""
+    """Time ``steps`` training steps of model ``name`` on digits (image models) or procedural
+    clicks (recommendation models, which also report users/s), best of ``rounds``:
+
+    - genlab's step, as ``Trainer.fit`` runs it between its periodic logs, grids and
+      checkpoints (``Trainer.train_one``: the next batch sliced from the uint8 tensor, the
+      model's ``train_step`` with the configured precision / memory format / compile, EMA,
+      and the per-step loss read of a CPU run);
+    - the bare loop of the same networks (``bench_loops``), when one mirrors the model.
+
+    Rounds alternate the two, so drifting machine load hits both alike."""
     dataset, data_overrides = BENCH_DATA[getattr(MODELS.get(name), "data_kind", "image")]
     cfg = build_config(
         name,
@@ -101,67 +165,100 @@ def bench_model(
             *data_overrides(image_size),
             f"train.batch_size={batch_size}",
             f"device={device}",
+            "train.progress=false",
             *(overrides or []),
         ],
     )
     dev = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    data = load_data(cfg.data)
-    model = build_model(cfg.model, data.spec).to(dev)
-    opts = model.configure_optimizers(cfg.train)
-    stream = BatchStream(data.train, cfg.train.batch_size, cfg.seed, dev)
-    with FlopCounterMode(display=False) as counter:
-        model.train_step(next(stream), opts, 0)
-    flops = counter.get_total_flops()
-    for i in range(warmup):
-        model.train_step(next(stream), opts, i)
-    batches = [next(stream) for _ in range(steps)]  # data time excluded from the timing
-    _sync(dev)
-    t0 = time.perf_counter()
-    for i, batch in enumerate(batches):
-        out = model.train_step(batch, opts, i)
-    _sync(dev)
-    elapsed = time.perf_counter() - t0
-    assert all(torch.isfinite(torch.as_tensor(v)) for v in out.values())
-    step_s = elapsed / steps
+    reset_peak_memory(dev)
+    with tempfile.TemporaryDirectory(prefix="genlab-bench-") as tmp:
+        trainer = Trainer(cfg, Path(tmp) / "run")
+        with FlopCounterMode(display=False) as counter:
+            trainer.train_one()
+        flops = counter.get_total_flops()
+        reads = trainer.device.type == "cpu"  # fit reads the losses each step on one CPU
+
+        def genlab_steps() -> None:
+            for _ in range(steps):
+                out = trainer.train_one()
+                if reads:
+                    trainer._finite(out)
+
+        batches = [next(trainer.stream) for _ in range(steps)]
+        bare, xs = _bare_setup(cfg, trainer.spec, dev, batches)
+
+        def bare_steps() -> None:
+            for x in xs:
+                bare(x)
+
+        for _ in range(warmup):
+            trainer.train_one()
+            if bare is not None:
+                bare(xs[0])
+        best = {"genlab": float("inf"), "bare": float("inf")}
+        for _ in range(rounds):
+            best["genlab"] = min(best["genlab"], _time_steps(genlab_steps, dev))
+            if bare is not None:
+                best["bare"] = min(best["bare"], _time_steps(bare_steps, dev))
+        spec = trainer.spec
+        params = sum(p.numel() for p in trainer.model.parameters())
+    step_s = best["genlab"] / steps
     row = {
         "model": name,
         "batch_size": batch_size,
         "image_size": image_size,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "precision": cfg.train.precision,
+        "channels_last": cfg.train.channels_last,
+        "compile": cfg.train.compile,
+        "parameters": params,
         "images_per_s": round(batch_size / step_s, 1),
         "step_ms": round(step_s * 1e3, 2),
         "train_flops_per_image": flops // batch_size,
         "achieved_gflops": round(flops / step_s / 1e9, 2),
+        "bare_images_per_s": None,
+        "bare_step_ms": None,
+        "overhead_vs_bare": None,
+        "peak_memory_mib": round(peak_memory_mib(dev), 1),
     }
-    if data.spec.kind == "interactions":  # one sample is one user's click history
-        row.update(image_size=None, users_per_s=row["images_per_s"], num_items=data.spec.shape[0])
+    if bare is not None:
+        bare_s = best["bare"] / steps
+        row.update(
+            bare_images_per_s=round(batch_size / bare_s, 1),
+            bare_step_ms=round(bare_s * 1e3, 2),
+            overhead_vs_bare=round(step_s / bare_s - 1, 4),
+        )
+    if spec.kind == "interactions":  # one sample is one user's click history
+        row.update(image_size=None, users_per_s=row["images_per_s"], num_items=spec.shape[0])
     return row
 
 
 def run_bench(models: list[str], *, device: str = "cpu", **kwargs: Any) -> dict[str, Any]:
+    """``bench_model`` for each model, with this machine's fp32 and bf16 matmul peaks measured
+    in the same process; each row's fraction of peak is against the peak of its precision."""
     dev = resolve_device(device)
-    gemm = matmul_peak_gflops(dev)
-    peak = gemm["peak"]
+    peaks = {
+        "fp32": matmul_peak_gflops(dev, torch.float32),
+        "bf16": matmul_peak_gflops(dev, torch.bfloat16),
+    }
     rows = []
     for name in models:
         row = bench_model(name, device=device, **kwargs)
-        row["fraction_of_fp32_peak"] = round(row["achieved_gflops"] / peak, 4)
+        dtype = "bf16" if row["precision"] == "bf16" else "fp32"
+        if row["precision"] == "fp16" and dev.type == "cuda":
+            dtype = "bf16"  # the same tensor-core rate on current GPUs
+        row["peak_gflops"] = peaks[dtype]["peak"]
+        row["fraction_of_peak"] = round(row["achieved_gflops"] / peaks[dtype]["peak"], 4)
         rows.append(row)
-    mem = (
-        torch.cuda.max_memory_allocated(dev) / 2**20
-        if dev.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    )
     return {
         "machine": {
             "device": str(dev),
             "cpu": _cpu_name(),
+            "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
         },
-        "matmul_fp32_gflops": peak,
-        "matmul_fp32_gflops_by_method": gemm,
+        "matmul_fp32_gflops": peaks["fp32"]["peak"],
+        "matmul_bf16_gflops": peaks["bf16"]["peak"],
+        "matmul_gflops_by_method": peaks,
         "models": rows,
-        "peak_memory_mib": round(mem, 1),
     }

@@ -151,9 +151,13 @@ def test_bench_json(cli):
     assert result["matmul_fp32_gflops"] > 0
     (row,) = result["models"]
     assert row["model"] == "vae" and row["batch_size"] == 8 and row["image_size"] == 16
-    assert row["images_per_s"] > 0
-    assert row["train_flops_per_image"] > 0
-    assert row["fraction_of_fp32_peak"] > 0
+    assert row["images_per_s"] > 0 and row["bare_images_per_s"] > 0
+    assert row["overhead_vs_bare"] == pytest.approx(row["step_ms"] / row["bare_step_ms"] - 1, 0.05)
+    assert row["train_flops_per_image"] > 0 and row["peak_memory_mib"] > 0
+    assert result["matmul_bf16_gflops"] > 0
+    assert row["fraction_of_peak"] == pytest.approx(
+        row["achieved_gflops"] / result["matmul_fp32_gflops"], rel=1e-2
+    )
 
 
 def test_version(capsys):
