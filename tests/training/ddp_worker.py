@@ -9,6 +9,7 @@ drift apart because each rank sees its own shard of the data. A label starting w
 ``noiseless_vae``)."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -50,6 +51,11 @@ def main(out_json: str, runs: str, specs: list[str]) -> None:
     if dist.get_rank() == 0:
         Path(out_json).write_text(json.dumps(results))
     dist.destroy_process_group()
+    # Skip the interpreter's teardown: after many DDP trainers in one process it sometimes
+    # aborts there ("terminate called without an active exception"), once the results are
+    # written (docs/distributed.md, known issues). One run per process (the CLI) does not.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,26 @@ def test_ema_warm_up_and_average():
     assert lin.weight.item() == 1.0
 
 
+def test_ema_averages_parameters_and_copies_buffers_over_many_updates():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    ema = EMA(net, decay=0.9)
+    expected = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    params = dict(net.named_parameters())
+    for step in range(1, 6):
+        net(torch.randn(8, 3))  # moves the batch-norm running statistics
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p))
+        ema.update(step)
+        d = min(0.9, (1 + step) / (10 + step))
+        for k, v in net.state_dict().items():  # the definition, written out
+            is_avg = k in params
+            expected[k] = d * expected[k] + (1 - d) * v if is_avg else v.clone()
+    for k, v in expected.items():
+        torch.testing.assert_close(ema.shadow[k], v.to(ema.shadow[k].dtype), msg=k)
+    assert ema.shadow["1.num_batches_tracked"].item() == 5
+
+
 def test_latest_naming_a_missing_checkpoint_is_an_error(tmp_path):
     run = genlab.train("vae", preset="tiny_vae", out=tmp_path / "r")
     (run / "checkpoints" / "LATEST").write_text("step_99\n")

@@ -251,7 +251,7 @@ class GAN(GenerativeModel):
         self, b: int, device: torch.device, generator: torch.Generator | None = None
     ) -> Tensor:
         """Standard normal z (b, latent_dim) on ``device``, drawn on the generator's device."""
-        return self.latent_noise(b, self.cfg.latent_dim, generator).to(device)
+        return self.latent_noise(b, self.cfg.latent_dim, generator, device)
 
     def fake(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """G(z [, labels]) in the current mode, labels unchecked (training)."""

@@ -21,6 +21,13 @@ class EMA:
         self.shadow: dict[str, Tensor] = {
             k: v.detach().clone() for k, v in module.state_dict().items()
         }
+        # The live tensors, paired with their shadows once: no module traversal per step.
+        params = dict(module.named_parameters())
+        live = module.state_dict(keep_vars=True)
+        averaged = [k for k in self.shadow if k in params and self.shadow[k].is_floating_point()]
+        copied = [k for k in self.shadow if k not in averaged]
+        self._avg = ([self.shadow[k] for k in averaged], [live[k] for k in averaged])
+        self._copy = ([self.shadow[k] for k in copied], [live[k] for k in copied])
 
     def decay_at(self, step: int) -> float:
         return min(self.decay, (1.0 + step) / (10.0 + step))
@@ -28,13 +35,11 @@ class EMA:
     @torch.no_grad()
     def update(self, step: int) -> None:
         """Fold in the current weights after update number ``step`` (1-based)."""
-        decay = self.decay_at(step)
-        params = dict(self.module.named_parameters())
-        for key, value in self.module.state_dict().items():
-            if key in params and value.is_floating_point():
-                self.shadow[key].lerp_(value, 1.0 - decay)
-            else:
-                self.shadow[key].copy_(value)
+        weight = 1.0 - self.decay_at(step)
+        for shadow, value in zip(*self._avg, strict=True):
+            shadow.lerp_(value, weight)
+        for shadow, value in zip(*self._copy, strict=True):
+            shadow.copy_(value)
 
     @contextmanager
     def swapped(self) -> Iterator[None]:

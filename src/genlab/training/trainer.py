@@ -3,6 +3,7 @@ checkpoints and resume. It knows nothing about what a model optimises; ``train_s
 
 from __future__ import annotations
 
+import gc
 import math
 import signal
 import sys
@@ -212,6 +213,10 @@ class Trainer:
             logger.close()
         if self.env.enabled:  # every rank returns once rank 0's last checkpoint is written
             torch.distributed.barrier()
+            # The DDP wrappers go while their process group is alive (a reducer destroyed after
+            # it, at interpreter exit, can abort the process).
+            self.parallel = None
+            gc.collect()
         return self.run_dir
 
     def _announce(self) -> None:
