@@ -116,7 +116,7 @@ def test_interpolation_of_a_vae(cli, tmp_path, trained_runs):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--label", "3"), "needs a class-conditional model"),
+        (("--label", "3"), "needs a conditional model"),
         (("--grid", "classes"), "class grid needs a class-conditional model"),
         (("--truncation", "0"), "at least 0.01"),
         (("--truncation", "nan"), "at least 0.01"),
@@ -155,3 +155,45 @@ def test_usage_errors(capsys, args, message):
 )
 def test_bad_labels(cli, cgan_run, args, message):
     assert message in one_line_error(cli, "sample", cgan_run, *args)
+
+
+# ----------------------------------------------------------------------------- attributes
+
+
+@pytest.fixture(scope="module")
+def attrs_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("cgan-attrs") / "run"
+    overrides = ["model.condition=attrs", "data.num_samples=64", "data.image_size=32"]
+    overrides += ["train.steps=2"]
+    args = ["train", "cgan", "--preset", "tiny_cgan", "--data", "shapes", "--out", str(run)]
+    assert main([*args, *overrides]) == 0
+    return run
+
+
+def test_label_names_the_attributes_that_are_on(cli, tmp_path, attrs_run):
+    model = genlab.load(attrs_run)
+    names = list(model.spec.attr_names)
+    on = [names[0], names[3]]
+    got = npy(cli, tmp_path, attrs_run, "-n", 5, "--label", ",".join(on))
+    bits = torch.tensor([1.0 if n in on else 0.0 for n in names])
+    gen = torch.Generator().manual_seed(0)
+    expected = model.sample(5, labels=bits.expand(5, -1), generator=gen)
+    np.testing.assert_array_equal(got, expected.numpy())
+    same = npy(cli, tmp_path, attrs_run, "-n", 5, "--label", ",".join(str(int(b)) for b in bits))
+    np.testing.assert_array_equal(same, got)  # the 0/1 form means the same
+    other = npy(cli, tmp_path, attrs_run, "-n", 5, "--label", names[1])
+    assert not np.array_equal(other, got)
+
+
+def test_attribute_label_names_its_file(cli, attrs_run):
+    names = genlab.load(attrs_run).spec.attr_names
+    code, out, err = cli("sample", attrs_run, "-n", 4, "--label", names[1])
+    assert code == 0, err
+    bits = "".join("1" if i == 1 else "0" for i in range(len(names)))
+    assert Path(out.strip()).name == f"sample_label{bits}_seed0.png"
+
+
+@pytest.mark.parametrize("label", ["purple", "1,0", "large,purple", ""])
+def test_bad_attribute_label_is_one_line(cli, attrs_run, label):
+    err = one_line_error(cli, "sample", attrs_run, "--label", label)
+    assert "comma-separated 0/1 values" in err and "large" in err

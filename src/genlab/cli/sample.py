@@ -54,7 +54,12 @@ def add_parser(subs) -> None:
     p.add_argument(
         "--truncation", type=float, metavar="T", help="latents from N(0, 1) truncated to [-T, T]"
     )
-    p.add_argument("--label", metavar="L", help="class index or name (class-conditional models)")
+    p.add_argument(
+        "--label",
+        metavar="L",
+        help="class index or name (class-conditional models); attribute models: the attributes "
+        "that are on, e.g. large,left, or 0/1 per attribute",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--grid", choices=["classes"], help="classes: one row per class")
     mode.add_argument(
@@ -81,14 +86,29 @@ def check_args(args) -> int:
     return n
 
 
-def parse_label(model, text: str) -> int:
-    """The class index of ``--label``: a class name of the data or an index 0..K-1."""
+def parse_attrs(model, text: str) -> torch.Tensor:
+    """The attribute vector (A,) float 0/1 of ``--label`` for an attribute-conditional model:
+    the names of the attributes that are on (``large,left``), or A values 0/1 (``1,0,1,0``)."""
+    a, names = model.num_attrs, list(model.spec.attr_names or ())
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if len(parts) == a and all(p in ("0", "1") for p in parts):
+        return torch.tensor([float(p) for p in parts])
+    if parts and names and all(p in names for p in parts):
+        return torch.tensor([1.0 if n in parts else 0.0 for n in names])
+    shown = f"names of the attributes that are on ({', '.join(names)}) or " if names else ""
+    raise ConfigError(f"--label {text!r}: this model takes {shown}{a} comma-separated 0/1 values")
+
+
+def parse_label(model, text: str) -> int | torch.Tensor:
+    """The class index of ``--label`` (a class name of the data or an index 0..K-1), or the
+    attribute vector of an attribute-conditional model (``parse_attrs``)."""
     k = getattr(model, "num_classes", None)
+    if not k and getattr(model, "num_attrs", None):
+        return parse_attrs(model, text)
     if not k:
-        what = "conditioned on attributes" if getattr(model, "num_attrs", None) else "unconditional"
         raise ConfigError(
-            f"--label needs a class-conditional model (cgan, or vae with model.num_classes); "
-            f"this run's {model.cfg.name!r} is {what}"
+            "--label needs a conditional model (cgan, or vae with model.num_classes); "
+            f"this run's {model.cfg.name!r} is unconditional"
         )
     names = list(model.spec.class_names or ())
     if text in names:
@@ -99,6 +119,20 @@ def parse_label(model, text: str) -> int:
         shown = f" or a name ({', '.join(names)})" if names and not plain else ""
         raise ConfigError(f"--label {text!r} is not a class: use an index 0..{k - 1}{shown}")
     return index
+
+
+def repeat_label(label: int | torch.Tensor, n: int) -> torch.Tensor:
+    """n copies: (n,) class ids or (n, A) attribute rows."""
+    if isinstance(label, torch.Tensor):
+        return label.expand(n, -1).clone()
+    return torch.full((n,), label)
+
+
+def label_tag(label: int | torch.Tensor) -> str:
+    """A file-name part: the class index, or the attribute bits (``1010``)."""
+    if isinstance(label, torch.Tensor):
+        return "".join(str(int(v)) for v in label)
+    return str(label)
 
 
 def run(args) -> int:
@@ -112,18 +146,18 @@ def run(args) -> int:
         samples = class_grid(model, n, truncation=t, generator=generator)
     elif args.interpolate is not None:
         what, nrow = "interpolate", args.interpolate
-        labels = None if label is None else torch.full((n,), label)
+        labels = None if label is None else repeat_label(label, n)
         samples = interpolation_rows(
             model, n, args.interpolate, truncation=t, labels=labels, generator=generator
         )
     else:
         what = "sample"
-        labels = None if label is None else torch.full((n,), label)
+        labels = None if label is None else repeat_label(label, n)
         samples = sample_truncated(model, n, t, labels=labels, generator=generator)
     samples = samples.cpu()
     stem = "_".join(
         [what]
-        + ([f"label{label}"] if label is not None else [])
+        + ([f"label{label_tag(label)}"] if label is not None else [])
         + ([f"trunc{t:g}"] if t is not None else [])
         + [f"seed{args.seed}"]
     )
