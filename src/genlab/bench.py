@@ -188,13 +188,15 @@ def bench_model(
         bare, xs = _bare_setup(cfg, trainer.spec, dev, batches)
 
         def bare_steps() -> None:
-            for x in xs:
-                bare(x)
+            with speed.autocast(cfg.train, dev):  # the same precision as genlab's step
+                for x in xs:
+                    bare(x)
 
         for _ in range(warmup):
             trainer.train_one()
             if bare is not None:
-                bare(xs[0])
+                with speed.autocast(cfg.train, dev):
+                    bare(xs[0])
         best = {"genlab": float("inf"), "bare": float("inf")}
         for _ in range(rounds):
             best["genlab"] = min(best["genlab"], _time_steps(genlab_steps, dev))

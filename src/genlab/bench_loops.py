@@ -6,6 +6,8 @@ framework's overhead into a measured ratio.
 
 Each builder returns a step function ``step(x)`` for a model it can mirror exactly, or None;
 ``bare_step`` tries them in order. Models without a mirror are benchmarked without a ratio.
+The bench runs them under the same autocast as genlab's step (with no gradient scaler under
+``train.precision=fp16``).
 """
 
 from __future__ import annotations

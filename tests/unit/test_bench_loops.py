@@ -53,3 +53,26 @@ def test_bare_step_makes_the_models_own_update(name):
 def test_no_bare_step_for_what_it_does_not_mirror(name, overrides):
     cfg, (model, _), _ = twin_models(name, *overrides)
     assert bare_step(model, model.configure_optimizers(cfg.train)) is None
+
+
+def test_bench_runs_the_bare_loop_in_the_same_precision(monkeypatch):
+    import genlab.bench as bench
+
+    seen = []
+
+    def spy(model, opts):
+        step = bare_step(model, opts)
+
+        def recorded(x):
+            seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
+            step(x)
+
+        return recorded
+
+    monkeypatch.setattr(bench, "bare_step", spy)
+    overrides = ["model.width=8", "train.precision=bf16"]
+    row = bench.bench_model(
+        "vae", batch_size=8, image_size=16, steps=1, warmup=1, rounds=1, overrides=overrides
+    )
+    assert seen and all(s == torch.bfloat16 for s in seen)
+    assert row["precision"] == "bf16" and row["bare_images_per_s"] > 0

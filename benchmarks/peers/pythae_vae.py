@@ -1,0 +1,205 @@
+"""Training throughput of genlab's ``vae`` conv networks inside pythae's own VAE and trainer.
+
+The encoder and decoder are the modules genlab builds for ``vae`` at 32x32 on digits (width 32,
+latent 16); pythae supplies everything else: its ``VAE`` model (reparameterisation, BCE
+reconstruction loss, KL), its ``TrainingPipeline`` / ``BaseTrainer`` loop, its DataLoader over a
+``BaseDataset``, its Adam step, its callbacks and progress bar. The timing comes from a pythae
+``TrainingCallback``: a mark when an epoch's loop begins and one after every optimizer step, so a
+step's interval holds the DataLoader fetch, forward, backward, Adam and the trainer's bookkeeping.
+Intervals of the last, incomplete batch of an epoch and the work between epochs are left out
+(reported separately as ``images_per_s_incl_epoch_ends``).
+
+``--paired`` runs one step of genlab's own loop (``genlab_side.GenlabStepper``) after each pythae
+step, outside pythae's intervals, so both sides see the same machine load step by step; it
+reports both rates and their ratio.
+
+Prints one JSON object. Run it in the peers environment (see README.md):
+    python benchmarks/peers/pythae_vae.py --steps 30 --warmup 5 --repeats 3 [--paired]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+
+import torch
+from genlab_side import GenlabStepper, paired_rates, rates  # in this script's folder
+from pythae.models import VAE, VAEConfig
+from pythae.models.base.base_utils import ModelOutput
+from pythae.models.nn import BaseDecoder, BaseEncoder
+from pythae.pipelines import TrainingPipeline
+from pythae.trainers import BaseTrainerConfig
+from pythae.trainers.training_callbacks import TrainingCallback
+
+from genlab.config import build_config
+from genlab.data import load_data
+from genlab.data.pixels import from_unit
+from genlab.models import build_model
+
+BATCH = 128  # the same as genlab_side.BATCH
+
+
+class GenlabEncoder(BaseEncoder):
+    """genlab's conv encoder: x in [0, 1] (B, 1, 32, 32) -> mu, log-variance (B, 16) each.
+    genlab's nets read [-1, 1], so the input is mapped there first, as genlab's VAE sees it."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        BaseEncoder.__init__(self)
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        mu, logvar = self.net(from_unit(x)).chunk(2, dim=1)
+        return ModelOutput(embedding=mu, log_covariance=logvar)
+
+
+class GenlabDecoder(BaseDecoder):
+    """genlab's conv decoder: z (B, 16) -> Bernoulli means in (0, 1), (B, 1, 32, 32). pythae's
+    "bce" loss reads probabilities, so the decoder's logits pass a sigmoid, as pythae's own
+    decoders end."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        BaseDecoder.__init__(self)
+        self.net = net
+
+    def forward(self, z: torch.Tensor) -> ModelOutput:
+        return ModelOutput(reconstruction=torch.sigmoid(self.net(z)))
+
+
+class StepTimer(TrainingCallback):
+    """Times each training step: from the end of the previous one (or the start of the epoch's
+    loop) to its end. With a ``partner`` (``--paired``), runs one genlab step after each pythae
+    step, outside pythae's intervals, and keeps its seconds too."""
+
+    def __init__(self, partner: GenlabStepper | None = None) -> None:
+        self.partner = partner
+        self.epochs: list[list[float]] = []  # step seconds, per epoch
+        self.partner_epochs: list[list[float]] = []  # the partner's, after each of those
+        self.spans: list[list[float]] = []  # [start, end] of each epoch's loop
+
+    def on_train_step_begin(self, training_config, **kwargs) -> None:  # once per epoch
+        self.last = time.perf_counter()
+        self.epochs.append([])
+        self.partner_epochs.append([])
+        self.spans.append([self.last, self.last])
+
+    def on_train_step_end(self, training_config, **kwargs) -> None:  # once per batch
+        now = time.perf_counter()
+        self.epochs[-1].append(now - self.last)
+        self.spans[-1][1] = now
+        if self.partner is not None:
+            self.partner_epochs[-1].append(self.partner())
+        self.last = time.perf_counter()
+
+
+def genlab_data_and_nets():
+    """The digits train split (uint8 (N, 1, 32, 32)) and genlab's initialised vae nets."""
+    cfg = build_config(
+        "vae", data="digits", overrides=["data.image_size=32", f"train.batch_size={BATCH}"]
+    )
+    torch.manual_seed(cfg.seed)
+    data = load_data(cfg.data)
+    model = build_model(cfg.model, data.spec)
+    return cfg, data, model
+
+
+def throughput(timer: StepTimer, n: int, warmup: int, steps: int) -> dict[str, float]:
+    """``rates`` of the full steps (an epoch's last step is its partial batch of n % 128
+    images, left out) and, unpaired, the rate over the epochs after the first one with their
+    epoch-end work and partial batches; paired, genlab's rates and the ratios."""
+    drop = 1 if n % BATCH else 0
+
+    def full(epochs: list[list[float]]) -> list[float]:
+        return [s for epoch in epochs for s in epoch[: len(epoch) - drop]]
+
+    out = rates(full(timer.epochs), warmup, steps)
+    if timer.partner is None:
+        later = timer.spans[1:]
+        out["images_per_s_incl_epoch_ends"] = round(
+            n * len(later) / (later[-1][1] - later[0][0]), 1
+        )
+    else:
+        out.update(paired_rates(full(timer.epochs), full(timer.partner_epochs), warmup, steps))
+    return out
+
+
+def loader_ms_per_batch(loader: torch.utils.data.DataLoader) -> float:
+    """What pythae's DataLoader alone costs per batch (one pass, no training)."""
+    t0 = time.perf_counter()
+    k = sum(1 for _ in loader)
+    return round((time.perf_counter() - t0) / k * 1e3, 2)
+
+
+def run_once(warmup: int, steps: int, paired: bool) -> dict[str, float]:
+    load = os.getloadavg()[0]
+    cfg, data, model = genlab_data_and_nets()
+    x = data.train.x.float().div(255.0)  # (N, 1, 32, 32) in [0, 1]: pythae's BCE target
+    n = len(x)
+    epochs = max(2, math.ceil((warmup + steps) / (n // BATCH)))  # >= 2: see throughput()
+    vae_cfg = VAEConfig(
+        input_dim=(1, 32, 32), latent_dim=model.cfg.latent_dim, reconstruction_loss="bce"
+    )
+    vae = VAE(vae_cfg, encoder=GenlabEncoder(model.encoder), decoder=GenlabDecoder(model.decoder))
+    partner = GenlabStepper("vae", epochs * math.ceil(n / BATCH)) if paired else None
+    timer = StepTimer(partner)
+    with tempfile.TemporaryDirectory() as out:
+        train_cfg = BaseTrainerConfig(
+            output_dir=out,
+            per_device_train_batch_size=BATCH,
+            num_epochs=epochs,
+            learning_rate=cfg.train.lr,
+            optimizer_cls="Adam",
+            optimizer_params={"betas": tuple(cfg.train.betas)},
+            no_cuda=True,
+            seed=cfg.seed,
+        )
+        pipeline = TrainingPipeline(training_config=train_cfg, model=vae)
+        pipeline(train_data=x, callbacks=[timer])
+        loader_ms = loader_ms_per_batch(pipeline.trainer.train_loader)
+    if partner is not None:
+        partner.close()
+    return {
+        **throughput(timer, n, warmup, steps),
+        "loader_ms_per_batch": loader_ms,
+        "parameters": sum(p.numel() for p in vae.parameters()),
+        "load_1min": load,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=30, help="timed steps per run")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--paired", action="store_true", help="a genlab step after each pythae step")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    runs = []
+    for _ in range(args.repeats):
+        with contextlib.redirect_stdout(sys.stderr):  # the trainer's messages; stdout is JSON
+            runs.append(run_once(args.warmup, args.steps, args.paired))
+    result = {
+        "library": "pythae",
+        "version": version("pythae"),
+        "model": "vae (genlab conv nets, width 32, latent 16, Bernoulli/BCE)",
+        "paired": args.paired,
+        **{k: [r[k] for r in runs] for k in runs[0]},
+        "batch": BATCH,
+        "image_size": 32,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
