@@ -99,23 +99,41 @@ def run_once(model: str, warmup: int, steps: int) -> dict[str, float]:
     return {**rates(seconds, warmup, steps), "parameters": stepper.parameters, "load_1min": load}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", choices=["vae", "dcgan"], required=True)
+def loader_ms_per_batch(loader: torch.utils.data.DataLoader) -> float:
+    """What a peer's DataLoader alone costs per batch (one pass, no training)."""
+    t0 = time.perf_counter()
+    k = sum(1 for _ in loader)
+    return round((time.perf_counter() - t0) / k * 1e3, 2)
+
+
+def arguments(description: str, *, paired: str | None = None, model: bool = False):
+    """The options every script here takes (and ``--paired`` / ``--model`` where given)."""
+    p = argparse.ArgumentParser(description=description)
+    if model:
+        p.add_argument("--model", choices=["vae", "dcgan"], required=True)
     p.add_argument("--steps", type=int, default=30, help="timed steps per run")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args()
+    if paired:
+        p.add_argument("--paired", action="store_true", help=paired)
+    return p.parse_args()
+
+
+def report(library: str, lib_version: str, model: str, args, run_once) -> None:
+    """``run_once()`` ``args.repeats`` times (a trainer's messages go to stderr) and one JSON
+    object on stdout: each run's figures as lists, and the settings."""
     torch.set_num_threads(args.threads)
     runs = []
     for _ in range(args.repeats):
         with contextlib.redirect_stdout(sys.stderr):
-            runs.append(run_once(args.model, args.warmup, args.steps))
+            runs.append(run_once())
+    paired = {"paired": args.paired} if hasattr(args, "paired") else {}
     result = {
-        "library": "genlab",
-        "version": genlab.__version__,
-        "model": args.model,
+        "library": library,
+        "version": lib_version,
+        "model": model,
+        **paired,
         **{k: [r[k] for r in runs] for k in runs[0]},
         "batch": BATCH,
         "image_size": 32,
@@ -125,6 +143,12 @@ def main() -> None:
         "torch": torch.__version__,
     }
     print(json.dumps(result))
+
+
+def main() -> None:
+    args = arguments(__doc__.split("\n\n")[0], model=True)
+    run = lambda: run_once(args.model, args.warmup, args.steps)  # noqa: E731
+    report("genlab", genlab.__version__, args.model, args, run)
 
 
 if __name__ == "__main__":

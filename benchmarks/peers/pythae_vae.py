@@ -19,18 +19,21 @@ Prints one JSON object. Run it in the peers environment (see README.md):
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import math
 import os
-import sys
 import tempfile
 import time
 from importlib.metadata import version
 
 import torch
-from genlab_side import GenlabStepper, paired_rates, rates  # in this script's folder
+from genlab_side import (  # in this script's folder
+    GenlabStepper,
+    arguments,
+    loader_ms_per_batch,
+    paired_rates,
+    rates,
+    report,
+)
 from pythae.models import VAE, VAEConfig
 from pythae.models.base.base_utils import ModelOutput
 from pythae.models.nn import BaseDecoder, BaseEncoder
@@ -129,13 +132,6 @@ def throughput(timer: StepTimer, n: int, warmup: int, steps: int) -> dict[str, f
     return out
 
 
-def loader_ms_per_batch(loader: torch.utils.data.DataLoader) -> float:
-    """What pythae's DataLoader alone costs per batch (one pass, no training)."""
-    t0 = time.perf_counter()
-    k = sum(1 for _ in loader)
-    return round((time.perf_counter() - t0) / k * 1e3, 2)
-
-
 def run_once(warmup: int, steps: int, paired: bool) -> dict[str, float]:
     load = os.getloadavg()[0]
     cfg, data, model = genlab_data_and_nets()
@@ -173,32 +169,15 @@ def run_once(warmup: int, steps: int, paired: bool) -> dict[str, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=30, help="timed steps per run")
-    p.add_argument("--warmup", type=int, default=5, help="untimed steps first")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--paired", action="store_true", help="a genlab step after each pythae step")
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    runs = []
-    for _ in range(args.repeats):
-        with contextlib.redirect_stdout(sys.stderr):  # the trainer's messages; stdout is JSON
-            runs.append(run_once(args.warmup, args.steps, args.paired))
-    result = {
-        "library": "pythae",
-        "version": version("pythae"),
-        "model": "vae (genlab conv nets, width 32, latent 16, Bernoulli/BCE)",
-        "paired": args.paired,
-        **{k: [r[k] for r in runs] for k in runs[0]},
-        "batch": BATCH,
-        "image_size": 32,
-        "steps": args.steps,
-        "warmup": args.warmup,
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
-    print(json.dumps(result))
+    args = arguments(__doc__.split("\n\n")[0], paired="a genlab step after each pythae step")
+    run = lambda: run_once(args.warmup, args.steps, args.paired)  # noqa: E731
+    report(
+        "pythae",
+        version("pythae"),
+        "vae (genlab conv nets, width 32, latent 16, Bernoulli/BCE)",
+        args,
+        run,
+    )
 
 
 if __name__ == "__main__":
