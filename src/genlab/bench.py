@@ -176,12 +176,11 @@ def bench_model(
         with FlopCounterMode(display=False) as counter:
             trainer.train_one()
         flops = counter.get_total_flops()
-        reads = trainer.device.type == "cpu"  # fit reads the losses each step on one CPU
 
         def genlab_steps() -> None:
             for _ in range(steps):
                 out = trainer.train_one()
-                if reads:
+                if trainer.reads_every_step:  # as fit does
                     trainer._finite(out)
 
         batches = [next(trainer.stream) for _ in range(steps)]

@@ -140,19 +140,18 @@ def run(args) -> int:
     model = api.load(args.run_dir, step=args.step, ema=not args.no_ema, device=args.device)
     generator = torch.Generator().manual_seed(args.seed)
     label = None if args.label is None else parse_label(model, args.label)
+    labels = None if label is None else repeat_label(label, n)
     t, nrow = args.truncation, None
     if args.grid == "classes":
         what, nrow = "classes", n
         samples = class_grid(model, n, truncation=t, generator=generator)
     elif args.interpolate is not None:
         what, nrow = "interpolate", args.interpolate
-        labels = None if label is None else repeat_label(label, n)
         samples = interpolation_rows(
             model, n, args.interpolate, truncation=t, labels=labels, generator=generator
         )
     else:
         what = "sample"
-        labels = None if label is None else repeat_label(label, n)
         samples = sample_truncated(model, n, t, labels=labels, generator=generator)
     samples = samples.cpu()
     stem = "_".join(

@@ -30,6 +30,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from genlab.errors import ConfigError
+from genlab.training import speed
 
 # Training noise of rank r is seeded with seed + r * RANK_SEED_STRIDE: the ranks draw different
 # latents (else every rank would make the same fakes), rank 0 the same as a single process.
@@ -171,8 +172,7 @@ class DataParallel:
             (parent, name, DistributedNet(
                 net, device_ids=ids, forward_sync_buffers=False, gradient_as_bucket_view=True
             ))
-            for parent, name, net in networks(model)
-            if any(p.requires_grad for p in net.parameters())
+            for parent, name, net in speed.networks(model)
         ]  # fmt: skip
         for p in model.parameters(recurse=False):
             if p.requires_grad:
@@ -188,14 +188,3 @@ class DataParallel:
         finally:
             for parent, name, wrapper in self.wrapped:
                 parent._modules[name] = wrapper.module
-
-
-def networks(model: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Module]]:
-    """(parent, name, network) for each network of a model: its top-level modules, and the
-    entries of a top-level ModuleDict / ModuleList (a container has no forward to wrap)."""
-    for name, child in model.named_children():
-        if isinstance(child, nn.ModuleDict | nn.ModuleList):
-            for sub_name, sub in child.named_children():
-                yield child, sub_name, sub
-        else:
-            yield model, name, child

@@ -36,13 +36,22 @@ def grad_scaler(train: TrainConfig, device: torch.device) -> torch.amp.GradScale
     return torch.amp.GradScaler(device.type)
 
 
+def networks(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
+    """(parent, name, network) for each network of a model with trainable weights: its
+    top-level modules, and the entries of a top-level ModuleDict / ModuleList (a container
+    has no forward of its own). What compile and DDP wrap."""
+    found = []
+    for name, child in model.named_children():
+        if isinstance(child, nn.ModuleDict | nn.ModuleList):
+            found += [(child, sub_name, sub) for sub_name, sub in child.named_children()]
+        else:
+            found.append((model, name, child))
+    return [(pa, n, net) for pa, n, net in found if any(p.requires_grad for p in net.parameters())]
+
+
 def trainable_networks(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The model's top-level networks with trainable weights (encoder, generator, ...)."""
-    return [
-        (name, child)
-        for name, child in model.named_children()
-        if any(p.requires_grad for p in child.parameters())
-    ]
+    """(name, network) of ``networks``: the model's networks with trainable weights."""
+    return [(name, net) for _, name, net in networks(model)]
 
 
 def apply_memory_format(model: nn.Module, train: TrainConfig, image_data: bool) -> None:

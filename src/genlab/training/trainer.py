@@ -82,6 +82,9 @@ class Trainer:
             if self.env.enabled
             else None
         )
+        # Reading the losses syncs the device: every step on one CPU process (free, stops at the
+        # first bad step), else only when logging or checkpointing (all ranks at the same steps).
+        self.reads_every_step = self.device.type == "cpu" and not self.env.enabled
         self._stop = False
 
     # ------------------------------------------------------------------ state
@@ -177,9 +180,6 @@ class Trainer:
             mininterval=0.5 if sys.stderr.isatty() else 30,
         )
         self._announce()
-        # Reading the losses syncs the device: every step on one CPU process (free, stops at the
-        # first bad step), else only when logging or checkpointing (all ranks at the same steps).
-        every_step = self.device.type == "cpu" and not self.env.enabled
         t0, s0 = time.perf_counter(), self.step
         try:
             with self._catch_sigint():
@@ -192,7 +192,7 @@ class Trainer:
                     eval_now = bool(cfg.eval_every) and (self.step % cfg.eval_every == 0 or done)
                     log_now = self.step % cfg.log_every == 0 or done or eval_now
                     ckpt_now = self.step % cfg.ckpt_every == 0 or done
-                    if log_now or ckpt_now or every_step:
+                    if log_now or ckpt_now or self.reads_every_step:
                         values = self._finite(out)
                     if log_now and main:
                         rate = (self.step - s0) * cfg.batch_size / (time.perf_counter() - t0)
@@ -224,7 +224,7 @@ class Trainer:
         if not (self.env.enabled and self.env.is_main):
             return
         cfg, world = self.cfg.train, self.env.world
-        lr = speed.scaled(cfg, world).lr
+        lr = cfg.lr * self.lr_factor
         print(
             f"data parallel: {world} processes ({self.env.backend}, {self.device.type}), batch "
             f"{cfg.batch_size} per process = effective batch {cfg.batch_size * world}; "
