@@ -12,6 +12,7 @@ from genlab.models.base import has_encoder
 from genlab.registry import MODELS
 from genlab.training.batches import BatchStream
 from genlab.training.trainer import Trainer
+from helpers import step_batch
 
 NAMES = MODELS.names()
 
@@ -54,7 +55,7 @@ def test_train_step_is_finite_and_changes_every_network(name):
     cfg, data, model = tiny(name)
     opts = model.configure_optimizers(cfg.train)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    out = model.train_step(next(BatchStream(data.train, 8, 0, torch.device("cpu"))), opts, 0)
+    out = model.train_step(step_batch(model, data.train), opts, 0)
     assert out and all(torch.isfinite(torch.as_tensor(v)) for v in out.values())
     for opt_name, opt in opts.items():
         params = {id(p) for g in opt.param_groups for p in g["params"]}
@@ -79,9 +80,12 @@ def test_save_load_gives_identical_samples(name, ema, tmp_path):
     loaded = genlab.load(tmp_path / "run")
     assert torch.equal(loaded.sample(6, generator=gen()), expected)
     assert type(loaded) is type(trainer.model) and loaded.cfg == trainer.model.cfg
-    if ema:  # the raw weights are also available and differ from the average
-        raw = genlab.load(tmp_path / "run", ema=False).sample(6, generator=gen())
-        assert not torch.equal(raw, expected)
+    if ema:  # the raw weights are also available and differ from the average (compared as
+        # weights: a few tiny steps need not move a discrete model's sampled tokens)
+        raw = genlab.load(tmp_path / "run", ema=False).state_dict()
+        averaged = loaded.state_dict()
+        assert raw.keys() == averaged.keys()
+        assert any(not torch.equal(raw[k], averaged[k]) for k in raw)
 
 
 # ----------------------------------------------------------------------------- encoder contract

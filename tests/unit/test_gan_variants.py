@@ -15,6 +15,7 @@ from genlab.losses.adversarial import ADVERSARIAL_LOSSES
 from genlab.models import build_model
 from genlab.models.gan import GAN
 from genlab.training.batches import BatchStream
+from helpers import step_batch
 
 CPU = torch.device("cpu")
 
@@ -31,7 +32,8 @@ def batch(data, n=8):
 
 
 def step(cfg, data, model, n=8):
-    return model.train_step(batch(data, n), model.configure_optimizers(cfg.train), 0)
+    opts = model.configure_optimizers(cfg.train)
+    return model.train_step(step_batch(model, data.train, 0, n), opts, 0)
 
 
 # ----------------------------------------------------------------------------- registry, presets
@@ -253,7 +255,7 @@ def test_attribute_gan_tracks_attribute_frequencies(shapes_gan):
     opts = model.configure_optimizers(cfg.train)
     stream, seen = BatchStream(data.train, 16, 0, CPU), []
     for i in range(3):
-        b = next(stream)
+        b = stream.take(model.batches_for_step(i))
         seen.append(b["attrs"])
         out = model.train_step(b, opts, i)
     assert all(torch.isfinite(v) for v in out.values())
@@ -306,7 +308,7 @@ def test_train_step_draws_noise_through_the_overridable_method():
 
     model.noise = noise
     step(cfg, data, model)
-    assert calls == [8] * (cfg.model.n_critic + 1)
+    assert calls == [8] * (model.critic_steps(0) + 1)
 
 
 # ----------------------------------------------------------------------------- packing (PacGAN)

@@ -18,7 +18,7 @@ from genlab.errors import ConfigError
 from genlab.models import build_model
 from genlab.models.gsgan import gumbel_from_normal
 from genlab.training.batches import BatchStream
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, step_batch
 
 
 def tiny(**overrides):
@@ -37,10 +37,10 @@ def test_temperature_follows_the_annealing_schedule():
     opts = model.configure_optimizers(cfg.train)
     # tau = max(0.5, 2 exp(-0.001 step)): 2, 2 e^-0.5, and the floor from step 1386 on.
     for step, expected in ((0, 2.0), (500, 2 * math.exp(-0.5)), (1000, 2 * math.exp(-1.0))):
-        out = model.train_step(batch(data), opts, step)
+        out = model.train_step(step_batch(model, data.train, step), opts, step)
         assert math.isclose(float(out["tau"]), expected, rel_tol=1e-6)
         assert math.isclose(model.generator[-1].tau, expected, rel_tol=1e-6)
-    assert float(model.train_step(batch(data), opts, 5000)["tau"]) == 0.5
+    assert float(model.train_step(step_batch(model, data.train, 5000), opts, 5000)["tau"]) == 0.5
 
 
 @pytest.mark.parametrize("hard", [False, True])
@@ -48,8 +48,8 @@ def test_discriminator_reads_one_hots_and_relaxed_fakes(hard):
     cfg, data, model = tiny(**{"model.straight_through": hard})
     seen = []
     model.discriminator.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
-    model.train_step(batch(data), model.configure_optimizers(cfg.train), 0)
-    real, fake = seen[0], seen[1]  # the first critic step sees the real batch, then fakes
+    model.train_step(step_batch(model, data.train), model.configure_optimizers(cfg.train), 0)
+    real, fake = seen[0], seen[1]  # the first critic step sees the first real batch, then fakes
     v = len(VOCAB)
     assert real.shape == fake.shape == (8, 16, v)
     assert torch.equal(real, torch.nn.functional.one_hot(batch(data)["x"], v).float())

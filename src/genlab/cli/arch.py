@@ -132,7 +132,7 @@ def measure_layers(model: nn.Module, train_cfg, spec: DataSpec) -> list[Block]:
     handles = [m.register_forward_hook(hook) for m in layers]
     try:
         optimizers = model.configure_optimizers(train_cfg)
-        model.train_step(dummy_batch(spec), optimizers, 0)
+        model.train_step(dummy_batch(spec, DUMMY_BATCH * model.batches_for_step(0)), optimizers, 0)
     finally:
         for h in handles:
             h.remove()

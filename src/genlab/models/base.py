@@ -77,6 +77,12 @@ class GenerativeModel(nn.Module):
         """One update. Returns detached scalars to log; the trainer syncs them only when it logs."""
         raise NotImplementedError
 
+    def batches_for_step(self, step: int) -> int:
+        """How many batches the trainer hands to ``train_step`` at ``step``: they arrive
+        stacked along dim 0 (k * batch_size rows), so a model that updates k times in a step
+        (a GAN's critic iterations) reads a fresh batch for each update. Default 1."""
+        return 1
+
     def sample(
         self, n: int, *, labels: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:

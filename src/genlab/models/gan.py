@@ -64,6 +64,19 @@ class GANConfig(ModelConfig):
     d_norm: Norm = "batch"
     spectral_norm: bool = Field(False, description="spectral norm on the discriminator")
     n_critic: int = Field(1, ge=1, description="discriminator updates per generator update")
+    fresh_real: bool = Field(
+        True,
+        description="each D step reads its own real batch (as the papers); false: one "
+        "batch for all n_critic steps of a generator step",
+    )
+    critic_burst: int = Field(
+        0,
+        ge=0,
+        description="WGAN schedule: this many D steps at the first burst_first "
+        "generator steps and at every burst_every-th (0 = off; the WGAN code uses 100)",
+    )
+    burst_first: int = Field(25, ge=0, description="generator steps that open with a burst")
+    burst_every: int = Field(500, ge=1, description="a burst at every this-many generator steps")
     clip: float | None = Field(
         None, gt=0, description="WGAN: clip every critic weight to [-clip, clip] after its step"
     )
@@ -185,7 +198,7 @@ def check_config(cfg: GANConfig, spec: DataSpec, pair: LossPair) -> None:
 @MODELS.register("dcgan", defaults={"arch": "conv"}, help="DCGAN: conv nets, batch norm, NS loss")
 @MODELS.register(
     "wgan",
-    defaults={"loss": "wasserstein", "clip": 0.01, "n_critic": 5},
+    defaults={"loss": "wasserstein", "clip": 0.01, "n_critic": 5, "critic_burst": 100},
     help="WGAN: Wasserstein critic with clipped weights",
 )
 @MODELS.register(
@@ -402,12 +415,35 @@ class GAN(GenerativeModel):
             self.step(opt)
         return g_loss.detach()
 
+    def critic_steps(self, step: int) -> int:
+        """D updates before the generator update of ``step`` (0-based generator steps):
+        ``n_critic``, or ``critic_burst`` at the first ``burst_first`` steps and every
+        ``burst_every``-th, the schedule of the WGAN reference code (Arjovsky et al. 2017), which
+        trains the critic close to optimality early on and now and then after."""
+        cfg = self.cfg
+        burst = cfg.critic_burst and (step < cfg.burst_first or step % cfg.burst_every == 0)
+        return cfg.critic_burst if burst else cfg.n_critic
+
+    def batches_for_step(self, step: int) -> int:
+        """One real batch per D update with ``fresh_real``, else one for the whole step."""
+        return self.critic_steps(step) if self.cfg.fresh_real else 1
+
     def train_step(self, batch: Batch, optimizers, step: int) -> dict[str, Tensor]:
-        real = batch["x"]
+        # k * B rows: with fresh_real, D update i reads rows [i B, (i + 1) B).
+        k, n = self.batches_for_step(step), self.critic_steps(step)
+        if len(batch["x"]) % k:
+            raise ValueError(
+                f"step {step} reads batches_for_step({step}) = {k} batches stacked along dim 0; "
+                f"got {len(batch['x'])} rows"
+            )
+        reals = batch["x"].chunk(k)
         labels = self.batch_labels(batch)
         if self.num_attrs is not None:
             self.track_attributes(labels)
-        for _ in range(self.cfg.n_critic):
-            logs = self.discriminator_step(real, labels, optimizers["discriminator"])
-        g_loss = self.generator_step(len(real), labels, real.device, optimizers["generator"])
+        chunks = [None] * k if labels is None else labels.chunk(k)
+        for i in range(n):
+            j = i % k
+            logs = self.discriminator_step(reals[j], chunks[j], optimizers["discriminator"])
+        real = reals[-1]  # G's batch size and, conditional, its labels: the last D batch's
+        g_loss = self.generator_step(len(real), chunks[-1], real.device, optimizers["generator"])
         return {"d_loss": logs.pop("d_loss"), "g_loss": g_loss, **logs}

@@ -67,12 +67,21 @@ class BatchStream:
         return self
 
     def __next__(self) -> Batch:
-        if self.pos + self.global_batch > len(self.perm):
-            self.epoch, self.pos = self.epoch + 1, 0
-            self.perm = torch.randperm(len(self.split), generator=self.generator)
-        start = self.pos + self.rank * self.batch_size
-        index = self.perm[start : start + self.batch_size]
-        self.pos += self.global_batch
+        return self.take(1)
+
+    def take(self, k: int) -> Batch:
+        """The next k batches stacked along dim 0 (k * batch_size rows, batch after batch),
+        exactly as k calls of ``next`` would slice them: a model that updates k times per step
+        (a GAN's critic) reads a fresh batch for each update and the data is indexed once."""
+        parts = []
+        for _ in range(k):
+            if self.pos + self.global_batch > len(self.perm):
+                self.epoch, self.pos = self.epoch + 1, 0
+                self.perm = torch.randperm(len(self.split), generator=self.generator)
+            start = self.pos + self.rank * self.batch_size
+            parts.append(self.perm[start : start + self.batch_size])
+            self.pos += self.global_batch
+        index = parts[0] if k == 1 else torch.cat(parts)
         x = self._take(self.x, index)
         batch = {"x": to_model(x) if x.dtype == torch.uint8 else x}
         if self.y is not None:

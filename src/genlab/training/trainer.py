@@ -74,6 +74,7 @@ class Trainer:
         self.ema = EMA(getattr(self.model, target), train.ema) if use_ema else None
         self.ckpt_root = self.run_dir / "checkpoints"
         self.step = self._restore() if resume else 0
+        self.batches_read = 0  # by this process since it started, for the images/s figure
         if not resume and self.env.is_main:
             prepare_run_dir(self.run_dir, cfg, data.spec)
         speed.compile_networks(self.model, train)
@@ -158,7 +159,9 @@ class Trainer:
         """One step: the next batch, the model's ``train_step`` (under autocast and, in a
         torchrun job, with its networks DDP-wrapped), the EMA. Returns the model's unsynced
         scalars."""
-        batch = next(self.stream)
+        k = self.model.batches_for_step(self.step)
+        batch = self.stream.take(k)
+        self.batches_read += k
         speed.to_memory_format(batch, self.cfg.train)
         parallel = self.parallel.active() if self.parallel else nullcontext()
         with parallel, speed.autocast(self.cfg.train, self.device):
@@ -180,7 +183,7 @@ class Trainer:
             mininterval=0.5 if sys.stderr.isatty() else 30,
         )
         self._announce()
-        t0, s0 = time.perf_counter(), self.step
+        t0, s0 = time.perf_counter(), self.batches_read
         try:
             with self._catch_sigint():
                 while self.step < cfg.steps:
@@ -195,13 +198,15 @@ class Trainer:
                     if log_now or ckpt_now or self.reads_every_step:
                         values = self._finite(out)
                     if log_now and main:
-                        rate = (self.step - s0) * cfg.batch_size / (time.perf_counter() - t0)
+                        # training samples read per second (a GAN reads one batch per D step)
+                        read = (self.batches_read - s0) * cfg.batch_size
+                        rate = read / (time.perf_counter() - t0)
                         values["images_per_s"] = rate * self.env.world
                         if eval_now:
                             values.update(self.evaluate())
                         logger.log(self.step, values)
                         bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
-                        t0, s0 = time.perf_counter(), self.step
+                        t0, s0 = time.perf_counter(), self.batches_read
                     if main and (self.step % cfg.sample_every == 0 or done):
                         self.write_samples()
                     if ckpt_now:
