@@ -58,6 +58,9 @@ class TrainConfig(Section):
     batch_size: int = Field(64, ge=1)
     lr: float = Field(2e-4, gt=0, description="learning rate (generator / main network)")
     lr_d: float | None = Field(None, gt=0, description="discriminator lr; None = lr")
+    lr_decay: Literal["none", "linear"] = Field(
+        "none", description="lr schedule over train.steps: constant, or linear decay to 0"
+    )
     betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas")
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
     weight_decay: float = Field(0.0, ge=0)

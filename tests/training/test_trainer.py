@@ -161,3 +161,30 @@ def test_same_seed_same_run_different_seed_different_run(tmp_path):
     wa, wb, wc = weights(a, 4), weights(b, 4), weights(c, 4)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_linear_lr_decay_follows_the_schedule_and_resumes_exactly(tmp_path):
+    over = {"train.lr_decay": "linear", "train.steps": 8, "train.ckpt_every": 8, "train.lr": 1e-3}
+    cfg = build_config("gan", preset="tiny_gan", overrides=over)
+    straight = Trainer(cfg, tmp_path / "a")
+    for step in range(3):
+        straight.train_one()  # update `step` used lr 1e-3 x (1 - step / 8)
+        for opt in straight.optimizers.values():
+            assert opt.param_groups[0]["lr"] == pytest.approx(1e-3 * (1 - step / 8), rel=1e-12)
+    straight.fit()
+    assert straight.optimizers["generator"].param_groups[0]["lr"] == pytest.approx(1e-3 / 8)
+    # Stopped after 5 updates and resumed: the schedule goes on from the checkpointed step.
+    half = Trainer(cfg, tmp_path / "b")
+    for _ in range(5):
+        half.train_one()
+    half.save_checkpoint()
+    Trainer(cfg, tmp_path / "b", resume=True).fit()
+    a, b = weights(tmp_path / "a", 8), weights(tmp_path / "b", 8)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    constant = Trainer(
+        build_config("gan", preset="tiny_gan", overrides={**over, "train.lr_decay": "none"}),
+        tmp_path / "c",
+    )
+    constant.fit()
+    c = weights(tmp_path / "c", 8)
+    assert not all(torch.equal(a[k], c[k]) for k in a)  # the decay changed the updates

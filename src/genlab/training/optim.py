@@ -35,3 +35,19 @@ def make_optimizer(
     if train.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
     return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd, **fast)
+
+
+def decay_factor(kind: str, step: int, steps: int) -> float:
+    """The lr multiplier before update ``step`` (0-based) of ``steps``: 1 for ``none``;
+    ``linear`` falls from 1 at step 0 to 1/steps at the last update and would reach 0 at
+    ``steps`` (the schedule of the WGAN-GP authors' CIFAR-10 ResNet runs, Gulrajani et al. 2017)."""
+    return 1.0 if kind == "none" else 1.0 - step / steps
+
+
+def apply_lr_decay(optimizers: dict, kind: str, step: int, steps: int) -> None:
+    """Set every param group's lr to its starting lr (kept in the group as ``base_lr``, so it
+    travels with the optimizer's state in a checkpoint) times ``decay_factor``."""
+    f = decay_factor(kind, step, steps)
+    for opt in optimizers.values():
+        for group in opt.param_groups:
+            group["lr"] = group.setdefault("base_lr", group["lr"]) * f

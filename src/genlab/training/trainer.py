@@ -27,6 +27,7 @@ from genlab.training import speed
 from genlab.training.batches import BatchStream
 from genlab.training.ema import EMA
 from genlab.training.logger import NullLogger, RunLogger, eval_key
+from genlab.training.optim import apply_lr_decay
 from genlab.training.rundir import prepare_run_dir
 
 
@@ -134,6 +135,8 @@ class Trainer:
             opt.load_state_dict(state["optimizers"][name])
             for group in opt.param_groups:
                 group["lr"] *= ratio
+                if "base_lr" in group:  # train.lr_decay's starting lr
+                    group["base_lr"] *= ratio
         if self.model.grad_scaler is not None and "grad_scaler" in state:
             self.model.grad_scaler.load_state_dict(state["grad_scaler"])
         self._restore_rng(state)
@@ -159,6 +162,9 @@ class Trainer:
         """One step: the next batch, the model's ``train_step`` (under autocast and, in a
         torchrun job, with its networks DDP-wrapped), the EMA. Returns the model's unsynced
         scalars."""
+        train = self.cfg.train
+        if train.lr_decay != "none":
+            apply_lr_decay(self.optimizers, train.lr_decay, self.step, train.steps)
         k = self.model.batches_for_step(self.step)
         batch = self.stream.take(k)
         self.batches_read += k
