@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import torch
+
+from genlab.training.batches import BatchStream
+
 
 def assert_one_line_error(err: str, *fragments: str) -> str:
     """stderr is exactly one line, starts with ``genlab``, has no traceback and every fragment."""
@@ -18,9 +22,5 @@ def assert_one_line_error(err: str, *fragments: str) -> str:
 def step_batch(model, split, step: int = 0, batch_size: int = 8, seed: int = 0) -> dict:
     """What the trainer hands ``model.train_step`` at ``step``: ``batches_for_step(step)``
     batches of ``split`` stacked along dim 0, on the CPU."""
-    import torch
-
-    from genlab.training.batches import BatchStream
-
     stream = BatchStream(split, batch_size, seed, torch.device("cpu"))
     return stream.take(model.batches_for_step(step))

@@ -6,7 +6,8 @@ training hyperparameters (docs/models/gan.md has each objective and the command 
 - ``gan``: MLP networks for 2-D data; ``dcgan`` (Radford et al. 2016, arXiv:1511.06434):
   strided conv nets, batch norm, the non-saturating loss.
 - ``wgan`` (Arjovsky et al. 2017, arXiv:1701.07875): the Wasserstein loss, critic weights
-  clipped to [-c, c] after every critic step, 5 critic steps per generator step.
+  clipped to [-c, c] after every critic step, 5 critic steps per generator step (100 at the
+  first 25 generator steps and every 500th, as the authors' code).
 - ``wgan_gp`` (Gulrajani et al. 2017, arXiv:1704.00028): the Wasserstein loss plus the gradient
   penalty of ``genlab.losses.penalties`` (lambda = 10), no batch norm in the critic.
 - ``sngan`` (Miyato et al. 2018, arXiv:1802.05957): spectral norm on every discriminator layer
