@@ -72,19 +72,27 @@ def figure_png(fig) -> bytes:
 
 
 def scatter_png(points: torch.Tensor, spec: DataSpec, title: str = "") -> bytes:
-    """PNG bytes of 2-D samples, with the true mode centres (when known) as crosses."""
+    """PNG bytes of 2-D samples over the true modes (when known): each mode as a red circle of
+    radius 3 sigma, the high-quality region of the ``modes`` metric, drawn under the samples so a
+    captured mode shows as a filled circle and a dropped one as an empty ring."""
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
     pts = points.detach().float().cpu().numpy()
-    ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.4, color="tab:blue", label="samples")
     centres = spec.extra.get("centres")
     if centres:
         c = np.asarray(centres)
-        ax.scatter(c[:, 0], c[:, 1], marker="x", color="tab:red", s=40, label="modes")
+        sigma = spec.extra.get("sigma")
+        if sigma:
+            for x, y in c:
+                ax.add_patch(plt.Circle((x, y), 3 * sigma, fill=False, color="tab:red", lw=0.8))
+            ax.plot([], [], "o", mfc="none", color="tab:red", label="modes (3 sigma)")
+        else:
+            ax.scatter(c[:, 0], c[:, 1], marker="x", color="tab:red", s=40, label="modes")
         lim = np.abs(c).max() * 1.4
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
+    ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.4, color="tab:blue", label="samples", zorder=3)
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=7)
     if title:
