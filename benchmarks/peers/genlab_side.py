@@ -29,9 +29,28 @@ import torch
 
 import genlab
 from genlab.config import build_config
+from genlab.data import load_data
+from genlab.models import build_model
 from genlab.training.trainer import Trainer
 
 BATCH = 128
+SETTINGS = ["data.image_size=32", f"train.batch_size={BATCH}"]  # both sides, every script
+
+
+def genlab_setup(model: str):
+    """genlab's config for ``model`` (vae or dcgan) at 32x32 digits, batch 128, the data, and
+    the model initialised from the config's seed: the networks a peer script hands its library."""
+    cfg = build_config(model, data="digits", overrides=SETTINGS)
+    torch.manual_seed(cfg.seed)
+    data = load_data(cfg.data)
+    return cfg, data, build_model(cfg.model, data.spec)
+
+
+def rate_incl_epoch_ends(spans: list[list[float]], images_per_epoch: int) -> float:
+    """Images/s from the start of the second epoch's loop to the end of the last one: the
+    epochs after the first, with their end-of-epoch work (``spans``: [start, end] per epoch)."""
+    later = spans[1:]
+    return round(images_per_epoch * len(later) / (later[-1][1] - later[0][0]), 1)
 
 
 class GenlabStepper:
@@ -40,12 +59,7 @@ class GenlabStepper:
     mode calls it between their own steps. ``close`` removes the run directory."""
 
     def __init__(self, model: str, steps: int) -> None:
-        overrides = [
-            "data.image_size=32",
-            f"train.batch_size={BATCH}",
-            f"train.steps={steps}",
-            "train.progress=false",
-        ]
+        overrides = [*SETTINGS, f"train.steps={steps}", "train.progress=false"]
         cfg = build_config(model, data="digits", overrides=overrides)
         self.dir = tempfile.TemporaryDirectory()
         self.trainer = Trainer(cfg, Path(self.dir.name) / "run")

@@ -27,10 +27,13 @@ from importlib.metadata import version
 
 import torch
 from genlab_side import (  # in this script's folder
+    BATCH,
     GenlabStepper,
     arguments,
+    genlab_setup,
     loader_ms_per_batch,
     paired_rates,
+    rate_incl_epoch_ends,
     rates,
     report,
 )
@@ -41,12 +44,7 @@ from pythae.pipelines import TrainingPipeline
 from pythae.trainers import BaseTrainerConfig
 from pythae.trainers.training_callbacks import TrainingCallback
 
-from genlab.config import build_config
-from genlab.data import load_data
 from genlab.data.pixels import from_unit
-from genlab.models import build_model
-
-BATCH = 128  # the same as genlab_side.BATCH
 
 
 class GenlabEncoder(BaseEncoder):
@@ -101,17 +99,6 @@ class StepTimer(TrainingCallback):
         self.last = time.perf_counter()
 
 
-def genlab_data_and_nets():
-    """The digits train split (uint8 (N, 1, 32, 32)) and genlab's initialised vae nets."""
-    cfg = build_config(
-        "vae", data="digits", overrides=["data.image_size=32", f"train.batch_size={BATCH}"]
-    )
-    torch.manual_seed(cfg.seed)
-    data = load_data(cfg.data)
-    model = build_model(cfg.model, data.spec)
-    return cfg, data, model
-
-
 def throughput(timer: StepTimer, n: int, warmup: int, steps: int) -> dict[str, float]:
     """``rates`` of the full steps (an epoch's last step is its partial batch of n % 128
     images, left out) and, unpaired, the rate over the epochs after the first one with their
@@ -123,10 +110,7 @@ def throughput(timer: StepTimer, n: int, warmup: int, steps: int) -> dict[str, f
 
     out = rates(full(timer.epochs), warmup, steps)
     if timer.partner is None:
-        later = timer.spans[1:]
-        out["images_per_s_incl_epoch_ends"] = round(
-            n * len(later) / (later[-1][1] - later[0][0]), 1
-        )
+        out["images_per_s_incl_epoch_ends"] = rate_incl_epoch_ends(timer.spans, n)
     else:
         out.update(paired_rates(full(timer.epochs), full(timer.partner_epochs), warmup, steps))
     return out
@@ -134,7 +118,7 @@ def throughput(timer: StepTimer, n: int, warmup: int, steps: int) -> dict[str, f
 
 def run_once(warmup: int, steps: int, paired: bool) -> dict[str, float]:
     load = os.getloadavg()[0]
-    cfg, data, model = genlab_data_and_nets()
+    cfg, data, model = genlab_setup("vae")  # data.train.x: uint8 (N, 1, 32, 32)
     x = data.train.x.float().div(255.0)  # (N, 1, 32, 32) in [0, 1]: pythae's BCE target
     n = len(x)
     epochs = max(2, math.ceil((warmup + steps) / (n // BATCH)))  # >= 2: see throughput()

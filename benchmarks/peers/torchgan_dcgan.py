@@ -37,16 +37,17 @@ from importlib.metadata import version
 import numpy as np
 import torch
 from genlab_side import (  # in this script's folder
+    BATCH,
     GenlabStepper,
     arguments,
+    genlab_setup,
     loader_ms_per_batch,
     paired_rates,
+    rate_incl_epoch_ends,
     rates,
     report,
 )
 from PIL import Image
-
-BATCH = 128
 
 
 def make_grid(images, nrow=8, padding=2, normalize=False, **kwargs):
@@ -98,10 +99,7 @@ from torchgan.losses import MinimaxDiscriminatorLoss, MinimaxGeneratorLoss  # no
 from torchgan.models import Discriminator, Generator  # noqa: E402
 from torchgan.trainer import Trainer  # noqa: E402
 
-from genlab.config import build_config  # noqa: E402
-from genlab.data import load_data  # noqa: E402
 from genlab.data.pixels import to_model  # noqa: E402
-from genlab.models import build_model  # noqa: E402
 
 
 class GenlabGenerator(Generator):
@@ -160,9 +158,9 @@ def throughput(loader: MarkedLoader, warmup: int, steps: int) -> dict[str, float
     iterations = [s for epoch in loader.epochs for s in epoch]
     out = rates(iterations, warmup, steps)
     if loader.partner is None:
-        later = loader.spans[1:]
-        images = BATCH * len(loader) * len(later)
-        out["images_per_s_incl_epoch_ends"] = round(images / (later[-1][1] - later[0][0]), 1)
+        out["images_per_s_incl_epoch_ends"] = rate_incl_epoch_ends(
+            loader.spans, BATCH * len(loader)
+        )
     else:
         out.update(paired_rates(iterations, loader.partner_seconds, warmup, steps))
     return out
@@ -170,12 +168,7 @@ def throughput(loader: MarkedLoader, warmup: int, steps: int) -> dict[str, float
 
 def run_once(warmup: int, steps: int, paired: bool) -> dict[str, float]:
     load = os.getloadavg()[0]
-    cfg = build_config(
-        "dcgan", data="digits", overrides=["data.image_size=32", f"train.batch_size={BATCH}"]
-    )
-    torch.manual_seed(cfg.seed)
-    data = load_data(cfg.data)
-    gan = build_model(cfg.model, data.spec)
+    cfg, data, gan = genlab_setup("dcgan")
     # The same images genlab trains on, as genlab's models see them: float in [-1, 1].
     dataset = torch.utils.data.TensorDataset(to_model(data.train.x), data.train.y)
     loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, drop_last=True)

@@ -1,6 +1,7 @@
 """The 2-D sample plot draws each mode as its 3-sigma ring under the samples: a captured mode's
 ring is partly covered by blue samples, a dropped mode's ring stays red."""
 
+import dataclasses
 import io
 
 import matplotlib.image
@@ -33,7 +34,6 @@ def test_dropped_modes_leave_their_rings_uncovered():
 
 def test_modes_without_sigma_are_crosses():
     bundle = load_data(DataConfig(name="grid25"))
-    spec = bundle.spec
-    no_sigma = type(spec)(**{**spec.__dict__, "extra": {"centres": spec.extra["centres"]}})
+    no_sigma = dataclasses.replace(bundle.spec, extra={"centres": bundle.spec.extra["centres"]})
     red, _ = red_and_blue(scatter_png(torch.zeros(0, 2), no_sigma))
     assert red > 0

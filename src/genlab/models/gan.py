@@ -441,10 +441,10 @@ class GAN(GenerativeModel):
         labels = self.batch_labels(batch)
         if self.num_attrs is not None:
             self.track_attributes(labels)
-        chunks = [None] * k if labels is None else labels.chunk(k)
+        conds = [None] * k if labels is None else labels.chunk(k)  # each real batch's labels
         for i in range(n):
             j = i % k
-            logs = self.discriminator_step(reals[j], chunks[j], optimizers["discriminator"])
+            logs = self.discriminator_step(reals[j], conds[j], optimizers["discriminator"])
         real = reals[-1]  # G's batch size and, conditional, its labels: the last D batch's
-        g_loss = self.generator_step(len(real), chunks[-1], real.device, optimizers["generator"])
+        g_loss = self.generator_step(len(real), conds[-1], real.device, optimizers["generator"])
         return {"d_loss": logs.pop("d_loss"), "g_loss": g_loss, **logs}
