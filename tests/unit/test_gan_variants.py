@@ -347,3 +347,23 @@ def test_packing_config_errors(overrides, match):
 def test_gan_on_token_sequences_names_gsgan():
     with pytest.raises(ConfigError, match="use gsgan"):
         tiny("gan", **{"data.name": "sequences"})
+
+
+# ----------------------------------------------------------------------------- unit-size networks
+
+
+def test_scale_multiplies_generator_output_and_divides_critic_input():
+    _, data, plain = tiny("gan")
+    _, _, scaled = tiny("gan", **{"model.scale": 2.5})
+    scaled.load_state_dict(plain.state_dict())  # same weights: Scale has no parameters
+    z = torch.randn(5, plain.latent_dim)
+    plain.eval(), scaled.eval()
+    assert torch.allclose(scaled.generate(z), 2.5 * plain.generate(z), atol=1e-6)
+    x = batch(data, 6)["x"]
+    assert torch.allclose(scaled.critic(x), plain.critic(x / 2.5), atol=1e-6)
+    assert torch.allclose(scaled.features(x), plain.features(x / 2.5), atol=1e-6)
+
+
+def test_scale_is_for_point_data():
+    with pytest.raises(ConfigError, match="leave model.scale=1"):
+        tiny("dcgan", **{"model.scale": 2.0})

@@ -47,6 +47,7 @@ from genlab.nn.layers import (
     LayerFactory,
     Norm,
     OneHot,
+    Scale,
     join_none,
 )
 from genlab.nn.mlp import mlp
@@ -100,6 +101,12 @@ class GANConfig(ModelConfig):
     pack: int = Field(
         1, ge=1, description="PacGAN: D judges this many samples at once (1 = one at a time)"
     )
+    scale: float = Field(
+        1.0,
+        gt=0,
+        description="points: G emits scale x its net's output and D reads x / scale, so both "
+        "nets work near unit size (the WGAN-GP toy code divides its mixtures by their std)",
+    )
 
 
 # ----------------------------------------------------------------------------- networks
@@ -124,6 +131,8 @@ def build_generator(cfg: GANConfig, spec: DataSpec, code_dim: int) -> nn.Module:
     out: list[nn.Module] = [nn.Unflatten(1, spec.shape)]
     if spec.kind == "image":
         out.append(nn.Tanh())
+    if cfg.scale != 1.0:
+        out.append(Scale(cfg.scale))
     return nn.Sequential(mlp([z, *cfg.hidden, dim], factory=factory), *out)
 
 
@@ -176,6 +185,11 @@ def check_config(cfg: GANConfig, spec: DataSpec, pair: LossPair) -> None:
         raise ConfigError(
             "model.pack > 1 joins samples for D, which fits neither a per-sample condition nor "
             "a per-sample gradient penalty; set model.pack=1"
+        )
+    if cfg.scale != 1.0 and spec.kind != "points":
+        raise ConfigError(
+            f"model.scale={cfg.scale} rescales point data; {spec.kind} data has a fixed "
+            "range, so leave model.scale=1"
         )
     if cfg.embed_dim is not None and cfg.condition != "labels":
         raise ConfigError("model.embed_dim embeds class labels; it needs model.condition=labels")
@@ -328,7 +342,8 @@ class GAN(GenerativeModel):
     def critic(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """Discriminator logits / critic scores, (B,); with ``pack`` m, (B / m,): one score for
         each m consecutive samples stacked along the channels (PacGAN, Lin et al. 2018,
-        arXiv:1712.04086), which lets D see a batch's lack of variety."""
+        arXiv:1712.04086), which lets D see a batch's lack of variety. D reads x / ``scale``."""
+        x = self.unscale(x)
         if self.cfg.pack > 1:
             x = x.reshape(len(x) // self.cfg.pack, -1, *x.shape[2:])
         c = self.condition_vector(labels)
@@ -340,7 +355,11 @@ class GAN(GenerativeModel):
         the activation. Conditional models with an input join need the labels."""
         if self.cfg.pack > 1:
             raise ConfigError("a packed discriminator (model.pack > 1) has no per-sample features")
-        return self.discriminator.features(x, self.condition_vector(labels))
+        return self.discriminator.features(self.unscale(x), self.condition_vector(labels))
+
+    def unscale(self, x: Tensor) -> Tensor:
+        """Data -> what D reads: x / ``scale`` (x itself at scale 1)."""
+        return x if self.cfg.scale == 1.0 else x / self.cfg.scale
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self, train: TrainConfig) -> dict[str, torch.optim.Optimizer]:

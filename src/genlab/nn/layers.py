@@ -89,6 +89,20 @@ class OneHot(nn.Module):
         return F.one_hot(y.long(), self.k).float()
 
 
+class Scale(nn.Module):
+    """x -> factor * x (no parameters)."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor}"
+
+
 class Attributes(nn.Module):
     """Attribute vectors (B, A) of 0/1 -> the same, as floats."""
 
