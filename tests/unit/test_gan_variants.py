@@ -365,5 +365,5 @@ def test_scale_multiplies_generator_output_and_divides_critic_input():
 
 
 def test_scale_is_for_point_data():
-    with pytest.raises(ConfigError, match="leave model.scale=1"):
+    with pytest.raises(ConfigError, match=r"leave model\.scale=1"):
         tiny("dcgan", **{"model.scale": 2.0})
