@@ -5,7 +5,8 @@ Each (variant, data, seed) run trains with the preset ``{variant}_{data}`` (e.g.
 the protocol of VEEGAN (Srivastava et al. 2017, arXiv:1705.07761) and PacGAN (Lin et al. 2018,
 arXiv:1712.04086): 2,500 samples, high quality within 3 sigma of the nearest mode, a mode captured
 when it is the nearest mode of at least one high-quality sample. A finished run leaves
-``RUN/coverage.json``; a sweep started again over the same ``out`` skips those runs, so an
+``RUN/coverage.json`` and ``RUN/coverage.png`` (the scored samples over each mode's 3-sigma
+ring); a sweep started again over the same ``out`` skips those runs, so an
 interrupted sweep resumes where it stopped (an unfinished run is trained again from scratch).
 """
 
@@ -25,6 +26,7 @@ from genlab.errors import ConfigError
 from genlab.io import atomic_write_json, atomic_write_text
 
 RESULT_FILE = "coverage.json"
+PLOT_FILE = "coverage.png"  # the scored samples of one run
 GOAL_HQ = 95.0  # % high-quality samples asked of every variant, with every mode captured
 
 # Published rows of the same protocol, for the table's reference block: (modes, % high quality).
@@ -117,8 +119,21 @@ def run_one(
         variant, data, seed, got["modes"].value, of, got["hq"].value, got["mode_kl"].value,
         time.perf_counter() - start,
     )  # fmt: skip
+    plot_scored(run_dir, result)
     atomic_write_json(run_dir / RESULT_FILE, asdict(result))
     return result
+
+
+def plot_scored(run_dir: Path, r: RunResult) -> Path:
+    """``run_dir/coverage.png``: the samples the score counted, over each mode's 3-sigma ring."""
+    from genlab import api
+    from genlab.metrics.modes import DEFAULT_SAMPLES, scored_samples
+    from genlab.sampling import save_samples
+
+    model = api.load(run_dir)
+    points = scored_samples(model, DEFAULT_SAMPLES, r.seed)
+    title = f"{r.variant} {r.data} seed {r.seed}: {r.modes:g}/{r.of} modes, {r.hq:.1f} % in 3 sigma"
+    return save_samples(points, model.spec, run_dir / PLOT_FILE, title)
 
 
 def mean_std(xs: Sequence[float]) -> tuple[float, float]:

@@ -7,10 +7,22 @@ import json
 import math
 
 import pytest
+import torch
 
+import genlab
 from genlab.config import build_config, preset_names
-from genlab.coverage import GOAL_HQ, RunResult, markdown, plan, summarise, sweep
+from genlab.coverage import (
+    GOAL_HQ,
+    PLOT_FILE,
+    RunResult,
+    markdown,
+    plan,
+    run_one,
+    summarise,
+    sweep,
+)
 from genlab.errors import ConfigError
+from genlab.metrics.modes import DEFAULT_SAMPLES, mode_coverage, scored_samples
 
 # Test-sized runs: a few steps of tiny MLPs on a small sample of the mixture.
 TINY = ["train.steps=3", "model.hidden=[8]", "data.num_samples=256", "train.batch_size=32"]
@@ -92,6 +104,20 @@ def test_sweep_writes_tables_and_resumes_by_skipping(tmp_path):
     same = [(r.modes, r.modes_std, r.hq, r.hq_std) for r in (*rows, *again)]
     assert same[0] == same[1]  # seed 1 trained again: the same run, the same score
     assert (tmp_path / "gan-ring8-s0" / "coverage.json").stat().st_mtime_ns == first
+
+
+def test_each_run_plots_the_samples_its_score_counted(tmp_path):
+    run = tmp_path / "gan-ring8-s1"
+    r = run_one("gan", "ring8", 1, run, TINY)
+    assert (run / PLOT_FILE).read_bytes().startswith(b"\x89PNG")
+    # The plotted points are the scored ones: rescoring them gives the saved figures.
+    model = genlab.load(run)
+    points = scored_samples(model, DEFAULT_SAMPLES, 1)
+    extra = model.spec.extra
+    got = mode_coverage(points, torch.tensor(extra["centres"]), extra["sigma"])
+    assert (got["modes"], 100 * got["hq"]) == (r.modes, r.hq)
+    other = scored_samples(model, DEFAULT_SAMPLES, 2)  # another seed, other points
+    assert not torch.equal(points, other)
 
 
 def test_cli_prints_the_table_and_skips_finished_runs(cli, tmp_path):

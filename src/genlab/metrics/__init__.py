@@ -46,6 +46,11 @@ class MetricResult:
         return asdict(self)
 
 
+def seeded_generator(seed: int, offset: int = 0) -> torch.Generator:
+    """The CPU generator of an evaluation seed's stream ``offset`` (see ``EvalContext``)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + offset)
+
+
 @dataclass
 class EvalContext:
     """What a metric may use: the loaded model, its config and (lazily) its data."""
@@ -75,7 +80,7 @@ class EvalContext:
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A CPU generator seeded from ``seed`` (``offset`` separates independent streams)."""
-        return torch.Generator().manual_seed(self.seed * 1_000_003 + offset)
+        return seeded_generator(self.seed, offset)
 
     def batches(self, split: Split) -> Iterator[Batch]:
         """The split in order, in model range, on the device: {"x", "y"?, "attrs"?}."""

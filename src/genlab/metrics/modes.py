@@ -22,11 +22,18 @@ import torch
 from tqdm.auto import tqdm
 
 from genlab.errors import ConfigError
-from genlab.metrics import EvalContext, MetricResult, register_metric
-from genlab.models.base import evaluating
+from genlab.metrics import EvalContext, MetricResult, register_metric, seeded_generator
+from genlab.models.base import GenerativeModel, evaluating
 
 DEFAULT_SAMPLES = 2500
 STACKED_SAMPLES = 26_000
+MIXTURE_STREAM = 2  # the evaluation seed's stream the 2-D samples are drawn from
+
+
+def scored_samples(model: GenerativeModel, n: int, seed: int) -> torch.Tensor:
+    """The n points (n, 2) on the CPU that the ``modes`` metric scores at evaluation ``seed``."""
+    with evaluating(model):
+        return model.sample(n, generator=seeded_generator(seed, MIXTURE_STREAM)).cpu()
 
 
 def kl_to_uniform(counts: torch.Tensor) -> float:
@@ -70,9 +77,7 @@ def modes(ctx: EvalContext, param: int | None) -> list[MetricResult]:
         )
     centres, sigma = torch.tensor(extra["centres"]), float(extra["sigma"])
     n = ctx.n or DEFAULT_SAMPLES
-    with evaluating(ctx.model):
-        samples = ctx.model.sample(n, generator=ctx.generator(offset=2)).cpu()
-    got = mode_coverage(samples, centres, sigma)
+    got = mode_coverage(scored_samples(ctx.model, n, ctx.seed), centres, sigma)
     note = f"{n} samples, high quality = within 3 sigma ({sigma:g}) of a centre, seed {ctx.seed}"
     m = len(centres)
     return [
