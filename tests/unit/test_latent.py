@@ -63,7 +63,11 @@ class Identity(nn.Module):
 
 
 def angle(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1, 1)))
+    """The angle between a and b from b's rejection off a (atan2): exact near 0, where
+    arccos of the cosine is off by sqrt(machine epsilon)."""
+    unit = a / np.linalg.norm(a)
+    along = b @ unit
+    return float(np.arctan2(np.linalg.norm(b - along * unit), along))
 
 
 @pytest.fixture(scope="module")
