@@ -79,8 +79,10 @@ class TrainConfig(Section):
     threads: int | None = Field(None, ge=1, description="CPU threads; None = torch default")
     progress: bool = Field(True, description="show a progress bar")
     # Speed (docs/performance.md).
-    precision: Literal["fp32", "bf16", "fp16"] = Field(
-        "fp32", description="autocast dtype of the training step; fp16 adds a gradient scaler"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="autocast dtype of the training step; auto = bf16 on a GPU with native "
+        "bf16, else fp32; fp16 adds a gradient scaler",
     )
     channels_last: bool = Field(False, description="NHWC memory layout for image networks")
     compile: bool = Field(False, description="torch.compile each network (slow first steps)")

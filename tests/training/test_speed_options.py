@@ -3,11 +3,14 @@ torch.compile, and the learning-rate rule of data parallel runs."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from genlab import hardware
 from genlab.config import build_config
 from genlab.registry import MODELS
 from genlab.training import checkpoint as ckpt
@@ -44,11 +47,38 @@ def test_bf16_autocast_runs_the_layers_in_bf16_for_every_model(tmp_path, name):
     assert all(p.dtype == torch.float32 for p in t.model.parameters())  # fp32 master weights
 
 
-def test_fp32_runs_no_layer_in_low_precision(tmp_path):
-    t = trainer(tmp_path, "dcgan")
+def test_auto_on_a_cpu_runs_no_layer_in_low_precision(tmp_path):
+    t = trainer(tmp_path, "dcgan")  # train.precision=auto, the default
     seen, _ = output_dtypes(t.model)
     t.train_one()
     assert seen == {torch.float32}
+
+
+def test_the_run_records_the_precision_auto_resolved_to(tmp_path):
+    t = trainer(tmp_path, "vae")
+    assert build_config("vae").train.precision == "auto"
+    assert t.cfg.train.precision == "fp32"
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["train"]["precision"] == "fp32"
+
+
+@pytest.mark.parametrize("preset", ["wgan", "wgan_ring8", "wgan_grid25"])
+def test_clipped_wgan_presets_stay_fp32_on_any_device(preset):
+    assert build_config(preset=preset).train.precision == "fp32"
+
+
+def test_an_explicit_slow_precision_warns_and_trains(tmp_path, cli, monkeypatch):
+    monkeypatch.setattr(
+        hardware, "dtype_speed", lambda d, device="cpu": hardware.DtypeSpeed(d, "cpu", False, 50.0)
+    )
+    monkeypatch.setattr(hardware, "_warned", set())
+    code, _, err = cli(
+        "train", "vae", "--preset", "tiny_vae", "--out", tmp_path / "r", "train.precision=bf16"
+    )
+    assert code == 0, err
+    assert err.count("genlab: warning: train.precision=bf16 is slow here: 50x") == 1
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert saved["train"]["precision"] == "bf16"
 
 
 def test_fp16_uses_a_gradient_scaler_that_is_saved_and_restored(tmp_path):

@@ -6,6 +6,7 @@ exactly the same thing."""
 from __future__ import annotations
 
 import math
+import os
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
@@ -72,8 +73,24 @@ def compile_networks(model: nn.Module, train: TrainConfig) -> None:
     checkpoints stay interchangeable with uncompiled runs). The model's own Python (losses,
     critic iterations) stays eager; each network compiles on its first call."""
     if train.compile:
+        separate_inductor_cache()
         for _, net in trainable_networks(model):
             net.compile()
+
+
+def separate_inductor_cache() -> None:
+    """Under ``ATEN_CPU_CAPABILITY`` (a restricted instruction set), keep torch.compile's kernel
+    cache apart from the unrestricted one: torch 2.13 reuses a cached CPU kernel built for the
+    other instruction set, and its call fails (``SystemError ... returned a result with an
+    exception set``). A ``TORCHINDUCTOR_CACHE_DIR`` other than torch's default is left alone."""
+    capability = os.environ.get("ATEN_CPU_CAPABILITY")
+    if not capability:
+        return
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    default = os.path.abspath(default_cache_dir())
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR", default) == default:  # torch sets it when read
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = f"{default}_{capability.lower()}"
 
 
 def lr_factor(train: TrainConfig, world: int) -> float:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from genlab import __version__
+from genlab import __version__, hardware
 from genlab.config import RunConfig
 from genlab.data import load_data
 from genlab.errors import ConfigError, TrainingDiverged
@@ -55,6 +55,10 @@ class Trainer:
         self.device = ddp.process_device(resolve_device(cfg.device), self.env)
         if train.threads:
             torch.set_num_threads(train.threads)
+        # The concrete precision (auto resolved, rank 0's choice on every rank) goes into the
+        # config, so that config.json, bench rows and a resumed run all name what ran.
+        precision = hardware.resolve_precision(train.precision, self.device)
+        train.precision = ddp.broadcast_object(precision, self.env)
         torch.manual_seed(cfg.seed)  # weights (the same on every rank) and training noise
         data = load_data(cfg.data)
         self.data, self.spec = data, data.spec
