@@ -1,12 +1,11 @@
 """Throughput benchmark: images/s of a model's training step, its FLOPs (counted with
 ``torch.utils.flop_counter``: matmuls and convolutions, forward and backward), this machine's
-fp32 and bf16 GEMM peaks measured in the same process (so the achieved fraction of peak is
-comparable across machines), peak memory, and the same networks' hand-written bare loop
-(``bench_loops``), so genlab's overhead is a measured ratio."""
+fp32 (and, where native, bf16) GEMM peaks measured in the same process (so the achieved
+fraction of peak is comparable across machines), peak memory, and the same networks'
+hand-written bare loop (``bench_loops``), so genlab's overhead is a measured ratio."""
 
 from __future__ import annotations
 
-import platform
 import resource
 import tempfile
 import time
@@ -16,23 +15,13 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from genlab import hardware
 from genlab.bench_loops import bare_step
 from genlab.config import build_config
 from genlab.models import build_model
 from genlab.registry import MODELS
 from genlab.training import speed
 from genlab.training.trainer import Trainer, resolve_device
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _sync(device: torch.device) -> None:
@@ -53,25 +42,55 @@ def _best_seconds(fn, device: torch.device, repeats: int = 5, inner: int = 3) ->
     return best
 
 
+PEAK_MIN_SIZE, PEAK_MAX_SIZE = 256, 2048
+PEAK_CALL_S = 0.02  # grow the GEMM until one call takes this long (or reaches the max size)
+
+
+def _gemm_size(make, device: torch.device) -> int:
+    """The GEMM size a peak is measured at: doubled from 256 while one call takes under 20 ms,
+    up to 2048. Where the dtype is native this reaches 1024-2048 (large enough for the kernel's
+    full rate); where it is emulated it stops at 256-512, so that no call takes long."""
+    n = PEAK_MIN_SIZE
+    while n < PEAK_MAX_SIZE:
+        run, _ = make(n)
+        run()  # the first call of a size picks its kernel; the second is timed
+        _sync(device)
+        t0 = time.perf_counter()
+        run()
+        _sync(device)
+        if time.perf_counter() - t0 >= PEAK_CALL_S:
+            break
+        n *= 2
+    return n
+
+
 @torch.no_grad()
 def matmul_peak_gflops(device: torch.device, dtype=torch.float32) -> dict[str, float]:
     """This machine's GEMM throughput in ``dtype``, in GFLOP/s, measured two ways, and the best.
 
-    ``mm``: a 2048 x 2048 ``torch.mm`` (BLAS). ``conv1x1`` (CPU): a 1x1 convolution, i.e. a
-    (N*H*W, 2048) x (2048, 2048) GEMM run by oneDNN, which convolutions also use; on some CPUs
-    it is much faster than the BLAS path, so the peak is the larger of the two."""
-    n = 2048
-    a, b = (
-        torch.randn(n, n, device=device, dtype=dtype),
-        torch.randn(n, n, device=device, dtype=dtype),
-    )
-    out = torch.empty(n, n, device=device, dtype=dtype)
-    rates = {"mm": 2 * n**3 / _best_seconds(lambda: torch.mm(a, b, out=out), device) / 1e9}
-    if device.type == "cpu":
+    ``mm``: an n x n ``torch.mm`` (BLAS). ``conv1x1`` (CPU): a 1x1 convolution of n channels,
+    i.e. a (4*16*16, n) x (n, n) GEMM run by oneDNN, which convolutions also use; on some CPUs
+    it is much faster than the BLAS path, so the peak is the larger of the two. Each size n
+    comes from ``_gemm_size``, so one call takes well under a second in any dtype."""
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def mm(n: int):
+        a = torch.randn(n, n, device=device, generator=gen).to(dtype)
+        b = torch.randn(n, n, device=device, generator=gen).to(dtype)
+        out = torch.empty(n, n, device=device, dtype=dtype)
+        return (lambda: torch.mm(a, b, out=out)), 2 * n**3
+
+    def conv1x1(n: int):
         conv = torch.nn.Conv2d(n, n, 1, bias=False).to(dtype)
-        x = torch.randn(4, n, 16, 16, dtype=dtype)
-        flops = 2 * x.shape[0] * 16 * 16 * n * n
-        rates["conv1x1"] = flops / _best_seconds(lambda: conv(x), device) / 1e9
+        x = torch.randn(4, n, 16, 16, generator=gen).to(dtype)
+        return (lambda: conv(x)), 2 * x.shape[0] * 16 * 16 * n * n
+
+    methods = {"mm": mm, "conv1x1": conv1x1} if device.type == "cpu" else {"mm": mm}
+    rates = {}
+    for name, make in methods.items():
+        n = _gemm_size(make, device)
+        call, flops = make(n)
+        rates[name] = flops / _best_seconds(call, device) / 1e9
     rates["peak"] = max(rates.values())
     return {k: round(v, 1) for k, v in rates.items()}
 
@@ -260,33 +279,39 @@ def bench_model(
     return row
 
 
-def run_bench(models: list[str], *, device: str = "cpu", **kwargs: Any) -> dict[str, Any]:
-    """``bench_model`` for each model, with this machine's fp32 and bf16 matmul peaks measured
-    in the same process; each row's fraction of peak is against the peak of its precision."""
+def run_bench(
+    models: list[str], *, device: str = "cpu", peaks: bool = False, **kwargs: Any
+) -> dict[str, Any]:
+    """``bench_model`` for each model, with this machine's matmul peaks measured in the same
+    process; each row's fraction of peak is against the peak of its precision.
+
+    fp32's peak is always measured; bf16's where bf16 is native here (``hardware``), where a
+    row trains in it, or when ``peaks`` asks for every dtype. Otherwise ``matmul_bf16_gflops``
+    says why it is missing instead of spending minutes on an emulated GEMM."""
     dev = resolve_device(device)
-    peaks = {
-        "fp32": matmul_peak_gflops(dev, torch.float32),
-        "bf16": matmul_peak_gflops(dev, torch.bfloat16),
-    }
-    rows = []
-    for name in models:
-        row = bench_model(name, device=device, **kwargs)
+    rows = [bench_model(name, device=device, **kwargs) for name in models]
+    bf16 = hardware.dtype_speed("bf16", dev)
+    wanted = {"fp32"}
+    if peaks or bf16.fast or any(r["precision"] in ("bf16", "fp16") for r in rows):
+        wanted.add("bf16")
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    peak = {name: matmul_peak_gflops(dev, dtypes[name]) for name in sorted(wanted)}
+    for row in rows:
         dtype = "bf16" if row["precision"] == "bf16" else "fp32"
         if row["precision"] == "fp16" and dev.type == "cuda":
             dtype = "bf16"  # the same tensor-core rate on current GPUs
-        row["peak_gflops"] = peaks[dtype]["peak"]
-        row["fraction_of_peak"] = round(row["achieved_gflops"] / peaks[dtype]["peak"], 4)
-        rows.append(row)
+        row["peak_gflops"] = peak[dtype]["peak"]
+        row["fraction_of_peak"] = round(row["achieved_gflops"] / peak[dtype]["peak"], 4)
+    missing = f"not native on this {'GPU' if dev.type == 'cuda' else 'CPU'}"
     return {
         "machine": {
             "device": str(dev),
-            "cpu": _cpu_name(),
             "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
-            "threads": torch.get_num_threads(),
             "torch": torch.__version__,
+            **hardware.summary(str(dev)),
         },
-        "matmul_fp32_gflops": peaks["fp32"]["peak"],
-        "matmul_bf16_gflops": peaks["bf16"]["peak"],
-        "matmul_gflops_by_method": peaks,
+        "matmul_fp32_gflops": peak["fp32"]["peak"],
+        "matmul_bf16_gflops": peak["bf16"]["peak"] if "bf16" in peak else missing,
+        "matmul_gflops_by_method": peak,
         "models": rows,
     }

@@ -23,6 +23,11 @@ def add_parser(subs) -> None:
     p.add_argument("--steps", type=int, default=20, help="timed steps per model")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3, help="timed rounds per model; best is kept")
+    p.add_argument(
+        "--peaks",
+        action="store_true",
+        help="also measure bf16's matmul peak where bf16 is emulated (slow, but bounded)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.set_defaults(run=run)
 
@@ -43,6 +48,7 @@ def run(args) -> int:
         steps=args.steps,
         warmup=args.warmup,
         rounds=args.rounds,
+        peaks=args.peaks,
         overrides=args.overrides,
     )
     print(json.dumps(result, indent=2))
