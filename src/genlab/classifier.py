@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from tqdm.auto import tqdm
 from genlab.data.base import DataBundle, Split
 from genlab.data.pixels import to_model
 from genlab.errors import ConfigError
-from genlab.io import atomic_write, atomic_write_json
+from genlab.io import atomic_write, atomic_write_json, cache_root
 
 VERSION = 1  # bump when training or the architecture changes: old cache entries are not used
 TARGETS = ("labels", "attrs")
@@ -149,11 +148,7 @@ def batched_map(fn, x: Tensor, device: torch.device, batch_size: int) -> Tensor:
 
 def cache_dir() -> Path:
     """Where classifiers are kept: ``$GENLAB_CACHE/classifiers``."""
-    root = os.environ.get("GENLAB_CACHE")
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        root = str(Path(xdg) / "genlab")
-    return Path(root).expanduser() / "classifiers"
+    return cache_root() / "classifiers"
 
 
 def _hash_tensor(h, t: Tensor | None) -> None:

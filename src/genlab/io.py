@@ -1,5 +1,6 @@
 """Atomic file writes: a temp file in the same directory, fsync, then rename over the target.
-A reader (or a resumed run) sees the old file or the new one, never half of one."""
+A reader (or a resumed run) sees the old file or the new one, never half of one. And the one
+place genlab keeps what it caches (``cache_root``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+
+def cache_root() -> Path:
+    """Where genlab caches what it computes (domain classifiers, decoded image folders):
+    ``$GENLAB_CACHE``, else ``$XDG_CACHE_HOME/genlab``, else ``~/.cache/genlab``."""
+    root = os.environ.get("GENLAB_CACHE")
+    if not root:
+        root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "genlab")
+    return Path(root).expanduser()
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:

@@ -9,7 +9,7 @@ macOS ``._x.png`` resource forks) are skipped.
 Cache: ``images-KEY.npy`` + ``manifest-KEY.json``, KEY a hash of the settings and of every file's
 relative path, size and mtime, so touching, adding or removing a file is noticed on the next run.
 It lives in ``data.cache_dir``, else ``ROOT/.genlab-cache/``, else (root not writable)
-``$XDG_CACHE_HOME/genlab/imagefolder/<hash of the root>/``.
+``$GENLAB_CACHE/imagefolder/<hash of the root>/`` (``genlab.io.cache_root``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from genlab.config import DataConfig
 from genlab.data import register_dataset
 from genlab.data.base import DataBundle, image_spec, random_split
 from genlab.errors import ConfigError, DataError
-from genlab.io import atomic_write
+from genlab.io import atomic_write, cache_root
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 CACHE_DIRNAME = ".genlab-cache"
@@ -156,8 +156,7 @@ def _writable(folder: Path) -> bool:
 
 
 def _home_cache(root: Path) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "genlab" / "imagefolder" / hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    return cache_root() / "imagefolder" / hashlib.sha256(str(root).encode()).hexdigest()[:16]
 
 
 def _cache_dirs(root: Path, cache_dir: str | None) -> list[Path]:
