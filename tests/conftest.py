@@ -13,6 +13,13 @@ from genlab.cli.main import main
 Cli = Callable[..., tuple[int, str, str]]
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Quality runs (``-m slow``, ``make bench``) train for minutes to hours: no time limit."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.timeout(0))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def classifier_cache(tmp_path_factory) -> Iterator[Path]:
     """``GENLAB_CACHE`` points at a fresh directory for the whole session: tests never write to
