@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 import genlab
-from genlab.config import build_config
+from genlab.core.config import build_config
 from genlab.data import load_data
 from genlab.models import build_model
 from genlab.training.trainer import Trainer

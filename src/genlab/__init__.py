@@ -6,13 +6,12 @@ model = genlab.load(run)
 images = model.sample(16, generator=torch.Generator().manual_seed(0))  # (16, 1, H, W)
 """
 
-__version__ = "0.1.0"
-
 from genlab import data, models  # noqa: F401  (registers datasets and models)
 from genlab.api import load, load_config, train
-from genlab.config import RunConfig, build_config, preset_names
-from genlab.errors import GenlabError
-from genlab.registry import DATASETS, MODELS
+from genlab.core.config import RunConfig, build_config, preset_names
+from genlab.core.errors import GenlabError
+from genlab.core.registry import DATASETS, MODELS
+from genlab.core.version import __version__
 
 
 def list_models() -> list[str]:
@@ -28,6 +27,7 @@ __all__ = [
     "MODELS",
     "GenlabError",
     "RunConfig",
+    "__version__",
     "build_config",
     "list_datasets",
     "list_models",

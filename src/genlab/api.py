@@ -1,12 +1,15 @@
-"""The public entry points: ``train`` (what the CLI, tests and notebooks call) and ``load``."""
+"""What one does with a run directory: ``train`` (what the CLI, tests and notebooks call),
+``load`` its model, and ``evaluate`` its checkpoint on named metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from genlab.config import RunConfig, build_config, validate
-from genlab.errors import CheckpointError, ConfigError
+from genlab.core.config import RunConfig, build_config, validate
+from genlab.core.errors import CheckpointError, ConfigError
+from genlab.metrics import EvalContext, MetricResult, parse_metrics, record_results, run_metrics
 from genlab.models.base import GenerativeModel, build_model
 from genlab.training import checkpoint as ckpt
 from genlab.training import distributed as ddp
@@ -85,3 +88,49 @@ def load_config(run_dir: str | Path) -> RunConfig:
 
 
 __all__ = ["load", "load_config", "train", "validate"]
+
+
+def evaluate(
+    run_dir: str | Path,
+    metrics: str | Sequence[str],
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    split: str = "test",
+    device: str = "cpu",
+    step: int | None = None,
+    ema: bool = True,
+    options: dict[str, Any] | None = None,
+    progress: bool = True,
+    record: bool = True,
+) -> list[MetricResult]:
+    """Evaluate a run's checkpoint (newest, or ``step``) on the metrics named in ``metrics``
+    (``"elbo,nll"`` or a list). With ``record`` the results are appended to ``RUN/eval.json``."""
+    wanted = parse_metrics(metrics if isinstance(metrics, str) else ",".join(metrics))
+    if split not in ("train", "test"):
+        raise ConfigError(f"--split {split!r}: use train or test")
+    if n is not None and n < 1:
+        raise ConfigError(f"--n {n}: give a positive number of images")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: give a positive batch size")
+    model = load(run_dir, step=step, ema=ema, device=device)
+    if step is None:
+        step = int(ckpt.latest_checkpoint(Path(run_dir) / "checkpoints").name[5:])
+    ctx = EvalContext(
+        Path(run_dir),
+        load_config(run_dir),
+        model,
+        resolve_device(device),
+        step,
+        seed,
+        n,
+        batch_size,
+        split,
+        dict(options or {}),
+        progress,
+    )
+    results = run_metrics(ctx, wanted)
+    if record:
+        record_results(ctx, results)
+    return results

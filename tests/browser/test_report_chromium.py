@@ -13,7 +13,7 @@ import shutil
 import pytest
 
 import genlab
-from genlab.report import write_report
+from genlab.tools.report import write_report
 
 pytestmark = pytest.mark.browser
 

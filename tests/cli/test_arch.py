@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from genlab.cli import arch
-from genlab.config import build_config
+from genlab.core.config import build_config
+from genlab.core.registry import MODELS
 from genlab.data import load_data
 from genlab.models import build_model
-from genlab.registry import MODELS
 from helpers import assert_one_line_error
 
 

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 import genlab
-from genlab import hardware
 from genlab.cli.main import main
+from genlab.core import hardware
 
 
 def metric_steps(run: Path) -> list[int]:
@@ -157,7 +157,7 @@ def test_bench_json(cli):
     low, high = ratio_bounds(row["step_ms"], row["bare_step_ms"], 0.005, 0.005)
     assert low - 1 - 1e-4 <= row["overhead_vs_bare"] <= high - 1 + 1e-4
     assert row["train_flops_per_image"] > 0 and row["peak_memory_mib"] > 0
-    # bf16's peak is measured only where bf16 is native (the probe of genlab.hardware).
+    # bf16's peak is measured only where bf16 is native (the probe of genlab.core.hardware).
     if hardware.dtype_speed("bf16").fast:
         assert result["matmul_bf16_gflops"] > 0
     else:

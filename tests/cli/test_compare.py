@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import genlab
-from genlab.compare import labels_for
+from genlab.tools.compare import labels_for
 from helpers import assert_one_line_error
 
 EVAL = ["train.eval_every=2", "train.eval_metrics=recon"]

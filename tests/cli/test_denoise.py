@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from genlab.cli.main import main
-from genlab.config import build_config
+from genlab.core.config import build_config
 from genlab.data import load_data
 from genlab.data.pixels import to_model
 from genlab.models.autoencoder import mask_corruption

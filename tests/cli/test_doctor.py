@@ -10,7 +10,8 @@ import sys
 
 import torch
 
-from genlab import __version__, hardware
+from genlab import __version__
+from genlab.core import hardware
 
 
 def test_doctor_prints_versions_machine_dtypes_and_a_passing_sanity_train(cli, classifier_cache):

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import genlab
+from genlab.api import evaluate
 from genlab.data import load_data
 from genlab.data.pixels import to_model, to_unit
-from genlab.metrics import MetricResult, evaluate, format_table, parse_metrics
+from genlab.metrics import MetricResult, format_table, parse_metrics
 from helpers import assert_one_line_error
 
 

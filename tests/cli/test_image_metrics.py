@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 
 import genlab
-from genlab.config import build_config
+from genlab.api import evaluate
+from genlab.core.config import build_config
 from genlab.data import load_data
 from genlab.data.pixels import to_model
-from genlab.metrics import evaluate, stats
+from genlab.metrics import stats
 from genlab.metrics.features import FeatureSpace
 from genlab.models.base import evaluating
 from genlab.training.trainer import Trainer

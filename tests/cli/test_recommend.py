@@ -13,10 +13,10 @@ import pytest
 import torch
 
 import genlab
-from genlab.bench import bench_model
+from genlab.api import evaluate
 from genlab.cli.main import main
 from genlab.data import load_data
-from genlab.metrics import evaluate
+from genlab.tools.bench import bench_model
 from helpers import assert_one_line_error
 
 

@@ -17,10 +17,10 @@ import torch
 from PIL import Image
 
 import genlab
-from genlab import report as report_module
-from genlab.errors import DataError
-from genlab.report import curve_series, latest_eval_rows, read_metrics
-from genlab.report_sections import (
+from genlab.core.errors import DataError
+from genlab.tools import report as report_module
+from genlab.tools.report import curve_series, latest_eval_rows, read_metrics
+from genlab.tools.report_sections import (
     nearest_neighbours,
     nearest_section,
     pick_steps,

@@ -13,9 +13,9 @@ from PIL import Image
 import genlab
 from genlab.cli.main import main
 from genlab.cli.sample import parse_label
+from genlab.core.errors import ConfigError
 from genlab.data.base import DataSpec
-from genlab.errors import ConfigError
-from genlab.sampling import sample_truncated
+from genlab.models.sampling import sample_truncated
 
 
 @pytest.fixture(scope="module")

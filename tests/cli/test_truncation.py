@@ -8,7 +8,7 @@ import json
 import pytest
 from PIL import Image
 
-from genlab.metrics import evaluate
+from genlab.api import evaluate
 from helpers import assert_one_line_error
 
 

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 import genlab
-from genlab.config import build_config, preset_names
+from genlab.core.config import build_config, preset_names
+from genlab.core.registry import MODELS
 from genlab.data import load_data
 from genlab.models import build_model
 from genlab.models.base import has_encoder
-from genlab.registry import MODELS
 from genlab.training.batches import BatchStream
 from genlab.training.trainer import Trainer
 from helpers import step_batch

@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 import genlab
-from genlab.config import DataConfig
+from genlab.core.config import DataConfig
 from genlab.data import load_data
 from genlab.data.pixels import to_model
 

@@ -4,7 +4,7 @@ protocol of the ``modes`` metric (2,500 samples, within 3 sigma of a mode)."""
 
 import pytest
 
-from genlab.coverage import sweep
+from genlab.tools.coverage import sweep
 
 
 @pytest.mark.slow

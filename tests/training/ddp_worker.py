@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from genlab.config import build_config
+from genlab.core.config import build_config
 from genlab.models.vae import GaussianPosterior
 from genlab.training.trainer import Trainer
 

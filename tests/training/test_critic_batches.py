@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.config import build_config
+from genlab.core.config import build_config
 from genlab.data import load_data
 from genlab.data.base import Split
 from genlab.models import build_model

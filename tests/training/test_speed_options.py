@@ -10,9 +10,9 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from genlab import hardware
-from genlab.config import build_config
-from genlab.registry import MODELS
+from genlab.core import hardware
+from genlab.core.config import build_config
+from genlab.core.registry import MODELS
 from genlab.training import checkpoint as ckpt
 from genlab.training import speed
 from genlab.training.trainer import Trainer
@@ -164,14 +164,14 @@ def test_resume_rescales_the_saved_lr_to_this_job(tmp_path):
 def test_fused_optimizers_only_where_every_parameter_is_on_cuda(on_cuda, optimizer, expected):
     from types import SimpleNamespace
 
-    from genlab.training.optim import fast_options
+    from genlab.models.optim import fast_options
 
     params = [SimpleNamespace(is_cuda=c) for c in on_cuda]
     assert fast_options(params, optimizer) == expected
 
 
 def test_cpu_optimizers_keep_the_default_path():
-    from genlab.training.optim import make_optimizer
+    from genlab.models.optim import make_optimizer
 
     train = build_config("gan").train
     opt = make_optimizer(nn.Linear(3, 2).parameters(), train)

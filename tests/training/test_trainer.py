@@ -10,8 +10,8 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import genlab
-from genlab.config import build_config
-from genlab.errors import CheckpointError, TrainingDiverged
+from genlab.core.config import build_config
+from genlab.core.errors import CheckpointError, TrainingDiverged
 from genlab.models.vae import VAE
 from genlab.training import checkpoint as ckpt
 from genlab.training.ema import EMA

@@ -9,10 +9,10 @@ import copy
 import pytest
 import torch
 
-from genlab.config import build_config
+from genlab.core.config import build_config
+from genlab.core.errors import ConfigError
 from genlab.data import load_data
 from genlab.data.base import DataSpec
-from genlab.errors import ConfigError
 from genlab.losses.likelihood import gaussian_nll
 from genlab.losses.priors import circle_means, mixture_log_prob
 from genlab.models import build_model

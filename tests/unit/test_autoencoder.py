@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.config import build_config
+from genlab.core.config import build_config
+from genlab.core.errors import ConfigError
 from genlab.data import load_data
-from genlab.errors import ConfigError
 from genlab.models import build_model
 from genlab.models.autoencoder import (
     CORRUPTIONS,

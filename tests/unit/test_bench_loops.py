@@ -4,10 +4,10 @@ overhead ratio would compare different work), and mirror nothing else."""
 import pytest
 import torch
 
-from genlab.bench_loops import bare_step
-from genlab.config import build_config
+from genlab.core.config import build_config
 from genlab.data import load_data
 from genlab.models import build_model
+from genlab.tools.bench_loops import bare_step
 from genlab.training.batches import BatchStream
 from helpers import step_batch
 
@@ -57,7 +57,7 @@ def test_no_bare_step_for_what_it_does_not_mirror(name, overrides):
 
 
 def test_bench_runs_the_bare_loop_in_the_same_precision(monkeypatch):
-    import genlab.bench as bench
+    import genlab.tools.bench as bench
 
     seen = []
 
@@ -82,7 +82,7 @@ def test_bench_runs_the_bare_loop_in_the_same_precision(monkeypatch):
 def test_flop_counter_matches_torchs_and_counts_a_gradient_penalty_step():
     from torch.utils.flop_counter import FlopCounterMode
 
-    from genlab.bench import flop_counter
+    from genlab.tools.bench import flop_counter
 
     cfg, (model, _), batch = twin_models("vae")
     opts = model.configure_optimizers(cfg.train)

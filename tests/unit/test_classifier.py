@@ -9,7 +9,12 @@ import time
 import pytest
 import torch
 
-from genlab.classifier import (
+from genlab.core.config import DataConfig
+from genlab.core.errors import ConfigError
+from genlab.data import load_data
+from genlab.data.base import DataBundle, Split
+from genlab.data.pixels import to_model
+from genlab.metrics.classifier import (
     ClassifierNet,
     Recipe,
     StackedClassifier,
@@ -20,11 +25,6 @@ from genlab.classifier import (
     domain_classifier,
     train_classifier,
 )
-from genlab.config import DataConfig
-from genlab.data import load_data
-from genlab.data.base import DataBundle, Split
-from genlab.data.pixels import to_model
-from genlab.errors import ConfigError
 
 FAST = Recipe(epochs=2)
 

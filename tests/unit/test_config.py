@@ -2,11 +2,11 @@
 
 import pytest
 
-from genlab.config import build_config, parse_override, preset_names, validate
-from genlab.errors import ConfigError
+from genlab.core.config import build_config, parse_override, preset_names, validate
+from genlab.core.errors import ConfigError
+from genlab.core.registry import MODELS
 from genlab.models.gan import GANConfig
 from genlab.models.vae import VAEConfig
-from genlab.registry import MODELS
 
 
 def test_override_values_are_typed():

@@ -1,5 +1,5 @@
-"""The mode-collapse sweep (``genlab.coverage``, ``genlab coverage``): table arithmetic against
-hand values, resume by skipping finished runs, one-line errors."""
+"""The mode-collapse sweep (``genlab.tools.coverage``, ``genlab coverage``): table arithmetic
+against hand values, resume by skipping finished runs, one-line errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pytest
 import torch
 
 import genlab
-from genlab.config import build_config, preset_names
-from genlab.coverage import (
+from genlab.core.config import build_config, preset_names
+from genlab.core.errors import ConfigError
+from genlab.metrics.modes import DEFAULT_SAMPLES, mode_coverage, scored_samples
+from genlab.tools.coverage import (
     GOAL_HQ,
     PLOT_FILE,
     RunResult,
@@ -21,8 +23,6 @@ from genlab.coverage import (
     summarise,
     sweep,
 )
-from genlab.errors import ConfigError
-from genlab.metrics.modes import DEFAULT_SAMPLES, mode_coverage, scored_samples
 
 # Test-sized runs: a few steps of tiny MLPs on a small sample of the mixture.
 TINY = ["train.steps=3", "model.hidden=[8]", "data.num_samples=256", "train.batch_size=32"]

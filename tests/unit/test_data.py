@@ -5,10 +5,10 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from genlab.config import DataConfig
+from genlab.core.config import DataConfig
+from genlab.core.errors import ConfigError
 from genlab.data import load_data
 from genlab.data.pixels import to_model, to_uint8
-from genlab.errors import ConfigError
 
 
 def test_digits_native():

@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from genlab.config import DataConfig
+from genlab.core.config import DataConfig
+from genlab.core.errors import ConfigError, DataError
 from genlab.data import idx, imagefolder, load_data
-from genlab.errors import ConfigError, DataError
 
 # ----------------------------------------------------------------------------- IDX
 
@@ -292,7 +292,7 @@ def test_cache_dir_and_read_only_fallback(tmp_path, monkeypatch):
     save(other / "a.png", (8, 8), (9, 9, 9))
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, m: Path(p) != other and real_access(p, m))
-    monkeypatch.delenv("GENLAB_CACHE")  # else the cache root (genlab.io.cache_root)
+    monkeypatch.delenv("GENLAB_CACHE")  # else the cache root (genlab.core.io.cache_root)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     imagefolder.load_image_array(folder_cfg(other))
     assert not (other / ".genlab-cache").exists()

@@ -1,4 +1,4 @@
-"""genlab.edit: the target logit, the sphere step, the scores (by hand) and the edit loop on a
+"""genlab.tools.edit: the target logit, the sphere step, the scores (by hand) and the edit loop on a
 toy generator and classifier whose logit is known in closed form."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from genlab.core.errors import ConfigError
 from genlab.data.base import DataSpec
-from genlab.edit import (
+from genlab.tools.edit import (
     Target,
     before_after_rows,
     complements,
@@ -22,7 +23,6 @@ from genlab.edit import (
     tangent_step,
     target_logit,
 )
-from genlab.errors import ConfigError
 
 SHAPES = DataSpec("image", (1, 8, 8), 2, ("a", "b"), attr_names=("small", "large", "left"))
 DIGITS = DataSpec("image", (1, 8, 8), 3, ("zero", "one", "two"))

@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.config import DataConfig, build_config
+from genlab.core.config import DataConfig, build_config
+from genlab.core.errors import CheckpointError, ConfigError
 from genlab.data import load_data
 from genlab.data.base import DataBundle, Split
 from genlab.data.pixels import to_model
-from genlab.errors import CheckpointError, ConfigError
 from genlab.metrics import EvalContext
 from genlab.metrics.features import FALLBACK_LIMITS, feature_space, random_net
 from genlab.nn.inception import FIDInceptionV3

@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.config import build_config
+from genlab.core.config import build_config
+from genlab.core.errors import ConfigError
 from genlab.data import load_data
 from genlab.data.base import DataSpec
-from genlab.errors import ConfigError
 from genlab.losses.adversarial import ADVERSARIAL_LOSSES
 from genlab.models import build_model
 from genlab.models.gan import GAN

@@ -11,10 +11,10 @@ import pytest
 import scipy.stats
 import torch
 
-from genlab.config import build_config
+from genlab.core.config import build_config
+from genlab.core.errors import ConfigError
 from genlab.data import load_data
 from genlab.data.sequences import VOCAB, encode
-from genlab.errors import ConfigError
 from genlab.models import build_model
 from genlab.models.gsgan import gumbel_from_normal
 from genlab.training.batches import BatchStream

@@ -1,5 +1,5 @@
-"""genlab.hardware: the dtype probe agrees with the CPU's flags, the AVX2 restriction makes bf16
-slow, train.precision=auto resolves to fp32 on a CPU, an explicit slow dtype warns once."""
+"""genlab.core.hardware: the dtype probe agrees with the CPU's flags, the AVX2 restriction makes
+bf16 slow, train.precision=auto resolves to fp32 on a CPU, an explicit slow dtype warns once."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import sys
 import pytest
 import torch
 
-from genlab import hardware
-from genlab.hardware import DtypeSpeed
+from genlab.core import hardware
+from genlab.core.hardware import DtypeSpeed
 
 AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 PROBE = (
-    "import json, torch; from genlab import hardware as h; s = h.dtype_speed('bf16'); "
+    "import json, torch; from genlab.core import hardware as h; s = h.dtype_speed('bf16'); "
     "print(json.dumps({'fast': s.fast, 'slowdown': s.slowdown, 'capability': h.cpu_capability(),"
     " 'auto': h.resolve_precision('auto', torch.device('cpu'))}))"
 )

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from genlab.config import DataConfig
+from genlab.core.config import DataConfig
 from genlab.data import load_data
 from genlab.data.implicit import generate_clicks, num_groups
 from genlab.data.movielens import read_ratings

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from genlab.errors import CheckpointError
+from genlab.core.errors import CheckpointError
 from genlab.nn.inception import FIDInceptionV3, _avg_pool, load_fid_inception
 
 # torchvision's InceptionV3 (ImageNet weights, 1000 classes, with its auxiliary classifier) has

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from genlab.io import atomic_write, atomic_write_bytes, cache_root
+from genlab.core.io import atomic_write, atomic_write_bytes, cache_root
 
 
 def test_new_file_gets_the_umask_mode(tmp_path):

@@ -10,12 +10,12 @@ from scipy.spatial import geometric_slerp
 from sklearn.decomposition import PCA
 from torch import nn
 
-from genlab import latent
-from genlab.config import DataConfig
+from genlab.core.config import DataConfig
+from genlab.core.errors import ConfigError, DataError
 from genlab.data import load_data
 from genlab.data.base import DataSpec, Split
 from genlab.data.pixels import to_model
-from genlab.errors import ConfigError, DataError
+from genlab.tools import latent
 
 
 class PCAAutoencoder(nn.Module):

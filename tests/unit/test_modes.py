@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from genlab.config import build_config
+from genlab.core.config import build_config
+from genlab.core.errors import ConfigError
 from genlab.data.mixtures import grid_centres, ring_centres, sample_mixture
-from genlab.errors import ConfigError
 from genlab.metrics.modes import mode_coverage
 from genlab.training.trainer import Trainer
 from helpers import assert_one_line_error

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.errors import ConfigError
+from genlab.core.errors import ConfigError
 from genlab.nn.conv import ConvDecoder, ConvEncoder, conv_out, conv_t_out, size_plan
 from genlab.nn.layers import LayerFactory
 from genlab.nn.mlp import mlp

@@ -1,4 +1,4 @@
-"""genlab.probe: the K-means triangle encoding against a brute-force loop, the probe on raw
+"""genlab.tools.probe: the K-means triangle encoding against a brute-force loop, the probe on raw
 pixels of digits against chance, and which representation of a model is probed."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from genlab.config import DataConfig, build_config
+from genlab.core.config import DataConfig, build_config
+from genlab.core.errors import ConfigError
 from genlab.data import load_data
 from genlab.data.base import DataSpec, Split
-from genlab.errors import ConfigError
 from genlab.models.base import build_model
-from genlab.probe import (
+from genlab.tools.probe import (
     feature_source,
     fit_kmeans,
     linear_probe,

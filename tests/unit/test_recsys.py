@@ -11,9 +11,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from genlab.errors import ConfigError
-from genlab.models.multvae import kl_weight, multinomial_nll
-from genlab.recsys import (
+from genlab.core.errors import ConfigError
+from genlab.data.recsys import (
     clicks_matrix,
     ease_weights,
     evaluate_ranking,
@@ -27,6 +26,7 @@ from genlab.recsys import (
     split_users,
     top_k,
 )
+from genlab.models.multvae import kl_weight, multinomial_nll
 
 
 def random_clicks(users: int, items: int, density: float, seed: int) -> sp.csr_matrix:

@@ -7,9 +7,9 @@ import io
 import matplotlib.image
 import torch
 
-from genlab.config import DataConfig
+from genlab.core.config import DataConfig
 from genlab.data import load_data
-from genlab.sampling import scatter_png
+from genlab.models.sampling import scatter_png
 
 
 def red_and_blue(png: bytes) -> tuple[int, int]:

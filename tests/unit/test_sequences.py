@@ -16,11 +16,11 @@ import torch
 from PIL import Image
 from scipy.spatial.distance import jensenshannon
 
-from genlab.config import DataConfig
+from genlab.core.config import DataConfig
+from genlab.core.errors import DataError
 from genlab.data import load_data
 from genlab.data import sequences as S
-from genlab.errors import DataError
-from genlab.sampling import tokens_png
+from genlab.models.sampling import tokens_png
 from helpers import assert_one_line_error
 
 VALID = [

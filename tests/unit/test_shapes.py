@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from genlab.config import DataConfig
+from genlab.core.config import DataConfig
+from genlab.core.errors import ConfigError
 from genlab.data import load_data
 from genlab.data.shapes import ATTRS, SHAPES, attributes, render, sample_factors
-from genlab.errors import ConfigError
 
 # Areas of the shapes in units of the squared circumradius, from their definitions: a square
 # with corners on the unit circle, an ellipse with semi-axes 1 and 1/2, an equilateral triangle

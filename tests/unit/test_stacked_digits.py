@@ -12,11 +12,11 @@ import torch
 from scipy import stats
 from torch import nn
 
-from genlab.config import DataConfig, build_config
+from genlab.core.config import DataConfig, build_config
+from genlab.core.errors import ConfigError
 from genlab.data import load_data
 from genlab.data.pixels import to_model
 from genlab.data.stacked_digits import mode_digits
-from genlab.errors import ConfigError
 from genlab.metrics import EvalContext
 from genlab.metrics.modes import kl_to_uniform, modes
 from helpers import assert_one_line_error

@@ -8,19 +8,19 @@ import pytest
 import scipy.stats
 import torch
 
-from genlab.config import build_config
+from genlab.core.config import build_config
+from genlab.core.errors import ConfigError
+from genlab.core.registry import MODELS
 from genlab.data import load_data
-from genlab.errors import ConfigError
-from genlab.latent import slerp
 from genlab.models import build_model
 from genlab.models.base import has_generator
-from genlab.registry import MODELS
-from genlab.sampling import (
+from genlab.models.sampling import (
     class_grid,
     interpolation_rows,
     sample_truncated,
     truncated_normal,
 )
+from genlab.tools.latent import slerp
 
 gen = lambda seed=0: torch.Generator().manual_seed(seed)  # noqa: E731
 

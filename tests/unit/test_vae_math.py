@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import distributions as D
 
-from genlab.config import build_config
+from genlab.core.config import build_config
 from genlab.data import load_data
 from genlab.data.pixels import to_model
 from genlab.losses import latent as L

@@ -7,11 +7,11 @@ import torch
 from PIL import Image
 
 import genlab
-from genlab.config import build_config
+from genlab.core.config import build_config
+from genlab.core.errors import ConfigError
 from genlab.data import load_data
-from genlab.errors import ConfigError
 from genlab.models import build_model
-from genlab.sampling import grid_png
+from genlab.models.sampling import grid_png
 from genlab.training.batches import BatchStream
 from helpers import assert_one_line_error
 

@@ -20,12 +20,12 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from genlab.config import RunConfig, build_config
+from genlab.core.config import RunConfig, build_config
+from genlab.core.registry import DATASETS
 from genlab.data import load_data
 from genlab.data.base import DataSpec
 from genlab.models import build_model
 from genlab.nn.conv import conv_out, conv_t_out
-from genlab.registry import DATASETS
 
 DUMMY_BATCH = 2
 

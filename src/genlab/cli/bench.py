@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from genlab.errors import ConfigError
-from genlab.registry import MODELS
+from genlab.core.errors import ConfigError
+from genlab.core.registry import MODELS
 
 
 def add_parser(subs) -> None:
@@ -33,7 +33,7 @@ def add_parser(subs) -> None:
 
 
 def run(args) -> int:
-    from genlab.bench import run_bench
+    from genlab.tools.bench import run_bench
 
     models = [m for m in args.models.split(",") if m]
     for m in models:

@@ -1,14 +1,14 @@
 """``genlab compare RUN RUN ... [--out compare.png] [--metric NAME ...] [--json]``: the runs'
 newest metrics as a table (JSON for scripts) and their curves overlaid in one PNG
-(``genlab.compare``)."""
+(``genlab.tools.compare``)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from genlab.compare import compare
-from genlab.io import atomic_write_bytes
+from genlab.core.io import atomic_write_bytes
+from genlab.tools.compare import compare
 
 
 def add_parser(subs) -> None:

@@ -1,5 +1,5 @@
 """``genlab coverage --models gan,wgan_gp --data ring8,grid25 --seeds 5 [--out DIR] [--json]
-[key=value ...]``: the mode-collapse sweep of ``genlab.coverage``; runs finished in ``--out``
+[key=value ...]``: the mode-collapse sweep of ``genlab.tools.coverage``; runs finished in ``--out``
 are skipped, so a stopped sweep resumes. Overrides apply to every run (``train.steps=100``)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 from tqdm.auto import tqdm
 
-from genlab.coverage import markdown, plan, sweep
+from genlab.tools.coverage import markdown, plan, sweep
 
 
 def add_parser(subs) -> None:

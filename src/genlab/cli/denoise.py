@@ -9,13 +9,13 @@ from pathlib import Path
 import torch
 
 from genlab import api
+from genlab.core.errors import ConfigError
+from genlab.core.io import atomic_write_bytes
 from genlab.data import load_data
 from genlab.data.pixels import to_model, to_unit
-from genlab.errors import ConfigError
-from genlab.io import atomic_write_bytes
 from genlab.models.autoencoder import CORRUPTIONS, corruption_problem
 from genlab.models.base import has_encoder
-from genlab.sampling import grid_png
+from genlab.models.sampling import grid_png
 
 # What a run trained without corruption is shown with, unless --corruption says otherwise.
 FALLBACK = ("gaussian", 0.3)

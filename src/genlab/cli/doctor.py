@@ -21,7 +21,7 @@ def add_parser(subs) -> None:
 
 
 def run(args) -> int:
-    from genlab.doctor import format_report, main_status, report
+    from genlab.tools.doctor import format_report, main_status, report
     from genlab.training.trainer import resolve_device
 
     device = str(resolve_device(args.device))  # a bad name is one line and exit status 2

@@ -4,7 +4,7 @@
 Draws n latents with ``--seed``, moves each one until the domain classifier's logit for NAME
 (a binary attribute of the data, else a class) has changed by A, and writes a PNG of rows of
 samples before and after. Prints the success rate, the mean change of NAME's probability and
-the entanglement with the other attributes, all read by the classifier (``genlab.edit``,
+the entanglement with the other attributes, all read by the classifier (``genlab.tools.edit``,
 docs/control.md).
 """
 
@@ -18,10 +18,13 @@ from pathlib import Path
 import torch
 
 from genlab import api
-from genlab.classifier import Recipe, domain_classifier
 from genlab.cli.args import add_checkpoint_args
+from genlab.core.errors import ConfigError, DataError
+from genlab.core.io import atomic_write_bytes
 from genlab.data import load_data
-from genlab.edit import (
+from genlab.metrics.classifier import Recipe, domain_classifier
+from genlab.models.sampling import grid_png, require_generator, resolve_labels
+from genlab.tools.edit import (
     EditResult,
     Target,
     before_after_rows,
@@ -30,10 +33,7 @@ from genlab.edit import (
     foreground_centre,
     resolve_target,
 )
-from genlab.errors import ConfigError, DataError
-from genlab.io import atomic_write_bytes
-from genlab.latent import AREA_THRESHOLD, foreground_area
-from genlab.sampling import grid_png, require_generator, resolve_labels
+from genlab.tools.latent import AREA_THRESHOLD, foreground_area
 
 MAX_SAMPLES = 1024
 MAX_AMOUNT = 50.0  # logits beyond this are saturated sigmoids: nothing left to change

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from genlab.api import evaluate
 from genlab.cli.args import add_checkpoint_args
-from genlab.errors import ConfigError
-from genlab.metrics import evaluate, format_table
+from genlab.core.errors import ConfigError
+from genlab.core.registry import METRICS
+from genlab.metrics import format_table
 from genlab.metrics.features import CHOICES
-from genlab.registry import METRICS
 
 
 def add_parser(subs) -> None:

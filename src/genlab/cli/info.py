@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import genlab.metrics  # noqa: F401  (registers the metrics)
-from genlab.config import preset_names
-from genlab.registry import DATASETS, METRICS, MODELS
+from genlab.core.config import preset_names
+from genlab.core.registry import DATASETS, METRICS, MODELS
 
 
 def add_parser(subs) -> None:

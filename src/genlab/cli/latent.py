@@ -4,7 +4,7 @@ Tools: ``recon`` (inputs over reconstructions), ``interp`` (linear or spherical 
 pairs of images), ``attribute --attr NAME`` (add an attribute vector to new images),
 ``traverse`` (one code dimension at a time) and ``scatter`` (codes coloured by class). Each
 writes a PNG (default ``RUN/latent/TOOL_SPLIT_seedS.png``) and prints its path. The work is done
-by ``genlab.latent``.
+by ``genlab.tools.latent``.
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ from pathlib import Path
 
 import torch
 
-from genlab import api, latent
+from genlab import api
 from genlab.cli.args import add_checkpoint_args
+from genlab.core.errors import ConfigError, DataError
+from genlab.core.io import atomic_write_bytes
+from genlab.core.registry import MODELS
 from genlab.data import load_data
 from genlab.data.base import DataSpec, Split
-from genlab.errors import ConfigError, DataError
-from genlab.io import atomic_write_bytes
 from genlab.models.base import has_encoder
-from genlab.registry import MODELS
-from genlab.sampling import code_scatter_png, grid_png
+from genlab.models.sampling import code_scatter_png, grid_png
+from genlab.tools import latent
 
 VECTOR_IMAGES = 5000  # training images an attribute vector is averaged over (at most)
 CELL = 64  # smaller images are enlarged (nearest) to at least this many pixels in a grid

@@ -9,7 +9,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from genlab.errors import GenlabError, TrainingDiverged
+from genlab.core.errors import GenlabError, TrainingDiverged
 
 
 class Parser(argparse.ArgumentParser):
@@ -20,7 +20,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from genlab import __version__
+    from genlab.core.version import __version__
 
     parser = Parser(prog="genlab", description="Train, sample and evaluate generative models.")
     parser.add_argument("--version", action="version", version=f"genlab {__version__}")

@@ -1,7 +1,7 @@
 """``genlab probe RUN [--split test] [--n N] [--k 100] [--seed S] [--json]``: linear-probe
 accuracy of the run's learned features (the encoder's code, else the discriminator's
 penultimate features), of K-means triangle features and of raw pixels, fitted on the labelled
-training split and scored on ``--split`` (``genlab.probe``, docs/probe.md)."""
+training split and scored on ``--split`` (``genlab.tools.probe``, docs/probe.md)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import json
 
 from genlab import api
 from genlab.cli.args import add_checkpoint_args
+from genlab.core.errors import ConfigError, DataError
 from genlab.data import load_data
-from genlab.errors import ConfigError, DataError
-from genlab.probe import ProbeResult, check_data, feature_source, probe
+from genlab.tools.probe import ProbeResult, check_data, feature_source, probe
 
 
 def add_parser(subs) -> None:

@@ -6,9 +6,9 @@ import json
 
 from genlab import api
 from genlab.cli.args import add_checkpoint_args
+from genlab.core.errors import ConfigError
 from genlab.data import load_data
-from genlab.errors import ConfigError
-from genlab.recsys import recommend, user_history
+from genlab.data.recsys import recommend, user_history
 
 
 def add_parser(subs) -> None:

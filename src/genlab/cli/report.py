@@ -1,9 +1,9 @@
 """``genlab report RUN [--out PATH] [--step N]``: one self-contained HTML page about a run
-(``genlab.report``); prints its path, its size and what it does not show."""
+(``genlab.tools.report``); prints its path, its size and what it does not show."""
 
 from __future__ import annotations
 
-from genlab.report import write_report
+from genlab.tools.report import write_report
 
 
 def add_parser(subs) -> None:

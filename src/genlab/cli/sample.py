@@ -24,9 +24,9 @@ import torch
 
 from genlab import api
 from genlab.cli.args import add_checkpoint_args
-from genlab.errors import ConfigError
-from genlab.io import atomic_write
-from genlab.sampling import (
+from genlab.core.errors import ConfigError
+from genlab.core.io import atomic_write
+from genlab.models.sampling import (
     MIN_TRUNCATION,
     class_grid,
     interpolation_rows,

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 from genlab import api
-from genlab.config import build_config
-from genlab.errors import ConfigError
+from genlab.core.config import build_config
+from genlab.core.errors import ConfigError
 
 
 def add_parser(subs) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 from genlab import api
 from genlab.cli.args import add_checkpoint_args
 from genlab.cli.eval import image_options
-from genlab.errors import ConfigError
-from genlab.io import atomic_write_bytes
+from genlab.core.errors import ConfigError
+from genlab.core.io import atomic_write_bytes
 from genlab.metrics import EvalContext
 from genlab.metrics.features import CHOICES
 from genlab.metrics.image import feature_space, n_generated, truncation_sweep
-from genlab.sampling import MIN_TRUNCATION, figure_png, pyplot
+from genlab.models.sampling import MIN_TRUNCATION, figure_png, pyplot
 
 COLUMNS = ("precision", "recall", "density", "coverage", "fid")
 

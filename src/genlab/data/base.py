@@ -4,18 +4,26 @@ Images are ``uint8`` (N, C, H, W); 2-D toy data is ``float32`` (N, D). Labels ar
 or ``None``. A dataset with known generative factors (``shapes``) also gives binary attributes
 ``attrs`` (N, A) ``bool`` and continuous factors ``factors`` (N, F) ``float32``, their names in
 the spec. A dataset loader is a function ``load(cfg: DataConfig) -> DataBundle`` registered in
-``genlab.registry.DATASETS`` with the config fields it reads (others set by the user are an error).
+``genlab.core.registry.DATASETS`` with the config fields it reads (others set by the user are
+an error).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
-from genlab.errors import DataError
+from genlab.core.config import DataConfig
+from genlab.core.errors import ConfigError, DataError
+from genlab.core.registry import DATASETS
+
+# One training / evaluation batch: "x" (B, ...) in the model's range, and "y" (B,) int64
+# labels, "attrs", "factors" where the data has them.
+Batch = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,7 @@ class DataBundle:
     spec: DataSpec
     train: Split
     test: Split
-    # Dataset-specific extras, e.g. the held-out users of a click matrix (genlab.recsys).
+    # Dataset-specific extras, e.g. the held-out users of a click matrix (genlab.data.recsys).
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -122,3 +130,34 @@ def image_spec(images: torch.Tensor, num_classes: int | None, class_names=None) 
         num_classes,
         tuple(class_names) if class_names else None,
     )
+
+
+Loader = Callable[[DataConfig], DataBundle]
+
+
+def register_dataset(name: str, *, uses: tuple[str, ...], help: str = "") -> Callable:
+    """Register a loader with the ``data.*`` fields it reads; setting any other is an error."""
+
+    def add(fn: Loader) -> Loader:
+        fn.uses = frozenset(uses) | {"name"}  # type: ignore[attr-defined]
+        DATASETS.add(name, fn, help=help)
+        return fn
+
+    return add
+
+
+def load_data(cfg: DataConfig) -> DataBundle:
+    """Load the dataset ``cfg.name`` names, after checking every field set is one it reads."""
+    fn = DATASETS.get(cfg.name)
+    # A field counts as set when it differs from its default (config.json repeats defaults).
+    unused = sorted(
+        f
+        for f in type(cfg).model_fields
+        if f not in fn.uses and getattr(cfg, f) != type(cfg).model_fields[f].default
+    )
+    if unused:
+        raise ConfigError(
+            f"data.{unused[0]} is not used by dataset {cfg.name!r} "
+            f"(it reads: {', '.join(sorted(fn.uses - {'name'}))})"
+        )
+    return fn(cfg)

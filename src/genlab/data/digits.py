@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genlab.config import DataConfig
-from genlab.data import register_dataset
-from genlab.data.base import DataBundle, image_spec, random_split, resize_images
+from genlab.core.config import DataConfig
+from genlab.data.base import DataBundle, image_spec, random_split, register_dataset, resize_images
 
 
 @register_dataset(

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genlab.config import DataConfig
-from genlab.data import register_dataset
-from genlab.data.base import DataBundle, Split, image_spec, resize_images
-from genlab.errors import ConfigError, DataError
+from genlab.core.config import DataConfig
+from genlab.core.errors import ConfigError, DataError
+from genlab.data.base import DataBundle, Split, image_spec, register_dataset, resize_images
 
 UBYTE = 0x08
 # Type codes other IDX files use; named in the error so the user knows what they have.

@@ -9,7 +9,7 @@ macOS ``._x.png`` resource forks) are skipped.
 Cache: ``images-KEY.npy`` + ``manifest-KEY.json``, KEY a hash of the settings and of every file's
 relative path, size and mtime, so touching, adding or removing a file is noticed on the next run.
 It lives in ``data.cache_dir``, else ``ROOT/.genlab-cache/``, else (root not writable)
-``$GENLAB_CACHE/imagefolder/<hash of the root>/`` (``genlab.io.cache_root``).
+``$GENLAB_CACHE/imagefolder/<hash of the root>/`` (``genlab.core.io.cache_root``).
 """
 
 from __future__ import annotations
@@ -29,11 +29,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.Image import DecompressionBombError
 from tqdm import tqdm
 
-from genlab.config import DataConfig
-from genlab.data import register_dataset
-from genlab.data.base import DataBundle, image_spec, random_split
-from genlab.errors import ConfigError, DataError
-from genlab.io import atomic_write, cache_root
+from genlab.core.config import DataConfig
+from genlab.core.errors import ConfigError, DataError
+from genlab.core.io import atomic_write, cache_root
+from genlab.data.base import DataBundle, image_spec, random_split, register_dataset
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 CACHE_DIRNAME = ".genlab-cache"

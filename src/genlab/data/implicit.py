@@ -4,7 +4,7 @@ with planted user groups and power-law item popularity, so tests and demos need 
 A click dataset is a scipy.sparse CSR matrix, never densified whole: ``train.x`` holds the
 training users' histories (U_train, I); ``test.x`` the fold-in part of the test users; the
 rest of the protocol (validation users, held-out parts, original ids) is the
-``genlab.recsys.Interactions`` in ``bundle.extras["interactions"]``. Models see float32 0/1
+``genlab.data.recsys.Interactions`` in ``bundle.extras["interactions"]``. Models see float32 0/1
 rows of one batch at a time.
 
 The generator. Items get a Zipf popularity pop_i = rank_i^-alpha over a random order, and
@@ -26,11 +26,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from genlab.config import DataConfig
-from genlab.data import register_dataset
-from genlab.data.base import DataBundle, DataSpec, Split
-from genlab.errors import DataError
-from genlab.recsys import Interactions, split_users
+from genlab.core.config import DataConfig
+from genlab.core.errors import DataError
+from genlab.data.base import DataBundle, DataSpec, Split, register_dataset
+from genlab.data.recsys import Interactions, split_users
 
 DEFAULT_USERS, DEFAULT_ITEMS = 6000, 1000
 ALPHA = 1.0  # Zipf exponent of item popularity
@@ -89,7 +88,7 @@ def interactions_bundle(
     cfg: DataConfig,
     extras: dict[str, Any] | None = None,
 ) -> DataBundle:
-    """The paper's held-out protocol (``genlab.recsys.split_users``) as a DataBundle."""
+    """The paper's held-out protocol (``genlab.data.recsys.split_users``) as a DataBundle."""
     if m.nnz == 0:
         raise DataError(f"dataset {name!r} has no interactions")
     inter: Interactions = split_users(

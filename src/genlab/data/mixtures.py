@@ -13,9 +13,8 @@ import math
 
 import torch
 
-from genlab.config import DataConfig
-from genlab.data import register_dataset
-from genlab.data.base import DataBundle, DataSpec, Split
+from genlab.core.config import DataConfig
+from genlab.data.base import DataBundle, DataSpec, Split, register_dataset
 
 RING_RADIUS = 2.0
 RING_SIGMA = 0.02

@@ -11,7 +11,7 @@ Two layouts are recognised, by the file present in ``data.root``:
 Preprocessing of Liang et al. 2018 (arXiv:1802.05814, section 4.1): ratings of at least
 ``data.min_rating`` (4 stars; ML-20M's half stars make this "above 3.5") become clicks, the rest
 are dropped, and users with fewer than 5 clicks are dropped. Then the held-out protocol of
-``genlab.recsys`` (10,000 validation and 10,000 test users on ML-20M).
+``genlab.data.recsys`` (10,000 validation and 10,000 test users on ML-20M).
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from genlab.config import DataConfig
-from genlab.data import register_dataset
-from genlab.data.base import DataBundle
+from genlab.core.config import DataConfig
+from genlab.core.errors import ConfigError, DataError
+from genlab.data.base import DataBundle, register_dataset
 from genlab.data.implicit import MIN_CLICKS, interactions_bundle
-from genlab.errors import ConfigError, DataError
-from genlab.recsys import clicks_matrix
+from genlab.data.recsys import clicks_matrix
 
 # file name -> (delimiter, header lines, titles file)
 LAYOUTS = {

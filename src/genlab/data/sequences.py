@@ -32,10 +32,9 @@ import random
 
 import torch
 
-from genlab.config import DataConfig
-from genlab.data import register_dataset
-from genlab.data.base import DataBundle, DataSpec, Split
-from genlab.errors import DataError
+from genlab.core.config import DataConfig
+from genlab.core.errors import DataError
+from genlab.data.base import DataBundle, DataSpec, Split, register_dataset
 
 VOCAB = ("_", "1", "2", "3", "4", "5", "+", "-", "*", "/", "(", ")")
 PAD = 0

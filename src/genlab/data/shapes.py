@@ -27,10 +27,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from genlab.config import DataConfig
-from genlab.data import register_dataset
-from genlab.data.base import DataBundle, DataSpec, Split
-from genlab.errors import ConfigError
+from genlab.core.config import DataConfig
+from genlab.core.errors import ConfigError
+from genlab.data.base import DataBundle, DataSpec, Split, register_dataset
 
 SHAPES = ("square", "ellipse", "triangle", "heart")
 FACTORS = ("scale", "rotation", "x", "y")

@@ -14,9 +14,9 @@ label is the mode, ``y = 100 d0 + 10 d1 + d2``. ``data.num_samples`` training sa
 ``round(num_samples * test_fraction)`` test samples are drawn from a generator seeded by
 ``data.split_seed``.
 
-``spec.extra["stacked"]`` names the base data, so ``genlab.classifier`` can read each channel
-with the digits classifier and the ``modes`` metric can count modes (its default 26,000 samples
-follow PacGAN).
+``spec.extra["stacked"]`` names the base data, so ``genlab.metrics.classifier`` can read each
+channel with the digits classifier and the ``modes`` metric can count modes (its default
+26,000 samples follow PacGAN).
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from genlab.config import DataConfig
-from genlab.data import load_data, register_dataset
-from genlab.data.base import DataBundle, DataSpec, Split
-from genlab.errors import ConfigError
+from genlab.core.config import DataConfig
+from genlab.core.errors import ConfigError
+from genlab.data.base import DataBundle, DataSpec, Split, load_data, register_dataset
 
 CHANNELS = 3
 BASE = 10  # digit classes

@@ -9,8 +9,8 @@ Three spaces, chosen by ``ctx.options["features"]`` (``--features``):
   (``--inception-weights PATH``, the ``pt_inception-2015-12-05`` file of pytorch-fid). Only
   these numbers are comparable with published FIDs.
 - ``classifier``: the penultimate layer of a small CNN genlab trains on the run's own labelled
-  training split (``genlab.classifier``, cached on disk). Comparable between runs on the same
-  data and resolution; its test accuracy is in the note.
+  training split (``genlab.metrics.classifier``, cached on disk). Comparable between runs on
+  the same data and resolution; its test accuracy is in the note.
 - ``random``: a randomly initialised conv net with a fixed seed, for unlabelled data without
   weights. Random embeddings still separate image statistics (Naeem et al. 2020,
   arXiv:2002.09797, use them for precision/recall/density/coverage), but the numbers are only
@@ -25,17 +25,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.classifier import batched_map
-from genlab.errors import ConfigError
-
-if TYPE_CHECKING:
-    from genlab.metrics import EvalContext
+from genlab.core.errors import ConfigError
+from genlab.metrics.base import EvalContext
+from genlab.metrics.classifier import ClassifierNet, batched_map, domain_classifier
+from genlab.nn.inception import load_fid_inception
 
 CHOICES = ("auto", "classifier", "inception", "random")
 RANDOM_SEED = 0
@@ -124,8 +122,6 @@ def _build(ctx: EvalContext, choice: str, weights: str | None) -> FeatureSpace:
 
 def classifier_space(ctx: EvalContext, shape: tuple[int, ...]) -> FeatureSpace:
     """The penultimate layer of the run's domain classifier (trained and cached on first use)."""
-    from genlab.classifier import domain_classifier
-
     clf = domain_classifier(ctx.data, target="labels", progress=ctx.progress).to(ctx.device)
     name = f"{ctx.data.name} classifier"
     note = f"{name}, {clf.describe()}, {clf.dim}-d"
@@ -136,8 +132,6 @@ def classifier_space(ctx: EvalContext, shape: tuple[int, ...]) -> FeatureSpace:
 
 def inception_space(weights: str | Path, device: torch.device, batch_size: int) -> FeatureSpace:
     """InceptionV3 pool3 features and its 1008 logits, weights loaded from ``weights``."""
-    from genlab.nn.inception import load_fid_inception
-
     net = load_fid_inception(weights).to(device).eval()
     note = f"inception-v3 pool3 (FID network, weights {Path(weights).name}), 2048-d"
     return FeatureSpace(
@@ -148,8 +142,6 @@ def inception_space(weights: str | Path, device: torch.device, batch_size: int) 
 def random_net(channels: int, size: int, seed: int = RANDOM_SEED) -> nn.Module:
     """A randomly initialised conv trunk, the same weights for a given (channels, size, seed)
     on every machine: built under a private RNG so the caller's random state is untouched."""
-    from genlab.classifier import ClassifierNet
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = ClassifierNet(channels, size, outputs=1, width=RANDOM_WIDTH, feature_dim=RANDOM_DIM)

@@ -22,10 +22,12 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from genlab.errors import ConfigError
-from genlab.metrics import EvalContext, MetricResult, register_metric, stats
+from genlab.core.errors import ConfigError
+from genlab.metrics import stats
+from genlab.metrics.base import EvalContext, MetricResult, register_metric
 from genlab.metrics.features import FeatureSpace, feature_space
 from genlab.models.base import evaluating
+from genlab.models.sampling import require_generator, sample_truncated
 
 MAX_GENERATED = 10_000
 MAX_TRAIN = 50_000  # reference set of the memorisation check
@@ -236,8 +238,6 @@ def truncation_sweep(
     (``None``: no truncation) against the evaluation split, as many samples as real images, the
     same seeded noise for every bound. Returns the rows and the data reference (the other split
     against the evaluation split at the same n)."""
-    from genlab.sampling import require_generator, sample_truncated
-
     require_generator(ctx.model, "genlab truncation")
     space = image_space(ctx, "genlab truncation", need=DC_K + 1)
     real = real_features(ctx)

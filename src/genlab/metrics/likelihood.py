@@ -19,9 +19,9 @@ import math
 import torch
 from tqdm.auto import tqdm
 
+from genlab.core.errors import ConfigError
 from genlab.data.pixels import to_unit
-from genlab.errors import ConfigError
-from genlab.metrics import EvalContext, MetricResult, register_metric
+from genlab.metrics.base import EvalContext, MetricResult, register_metric
 from genlab.models.base import evaluating, has_encoder
 
 LIKELIHOOD = "an image likelihood (vae and its variants)"

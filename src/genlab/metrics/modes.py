@@ -8,10 +8,10 @@ mode; its KL divergence to the uniform histogram, sum_m p_m log(p_m M), is 0 whe
 gets its fair share (and log M when one mode gets all).
 
 Stacked digits (1,000 modes): draw 26,000 samples (PacGAN's count) and read the digit in each
-channel with the digits domain classifier (``genlab.classifier``, trained on single digits of the
-same size); a sample's mode is its three-digit number. Every sample counts (a classifier always
-answers), so ``modes`` is the number of triples seen and ``mode_kl`` the KL divergence of their
-histogram to the uniform one.
+channel with the digits domain classifier (``genlab.metrics.classifier``, trained on single
+digits of the same size); a sample's mode is its three-digit number. Every sample counts (a
+classifier always answers), so ``modes`` is the number of triples seen and ``mode_kl`` the KL
+divergence of their histogram to the uniform one.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from genlab.errors import ConfigError
-from genlab.metrics import EvalContext, MetricResult, register_metric, seeded_generator
+from genlab.core.errors import ConfigError
+from genlab.metrics.base import EvalContext, MetricResult, register_metric, seeded_generator
+from genlab.metrics.classifier import Recipe, StackedClassifier
 from genlab.models.base import GenerativeModel, evaluating
 
 DEFAULT_SAMPLES = 2500
@@ -92,8 +93,6 @@ def modes(ctx: EvalContext, param: int | None) -> list[MetricResult]:
 def stacked_modes(ctx: EvalContext, stacked: dict) -> list[MetricResult]:
     """Modes captured (of K**C) and mode KL of stacked data, each channel of each sample read by
     the base dataset's classifier; samples are classified batch by batch, never all held."""
-    from genlab.classifier import Recipe, StackedClassifier
-
     clf = StackedClassifier.build(stacked, Recipe(), progress=ctx.progress).to(ctx.device)
     n, m = ctx.n or STACKED_SAMPLES, len(clf.names)
     gen, counts = ctx.generator(offset=2), torch.zeros(m, dtype=torch.long)

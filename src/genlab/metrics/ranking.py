@@ -1,5 +1,5 @@
 """Ranking metrics of recommendation runs (Liang et al. 2018, arXiv:1802.05814): ``recall@K``
-and ``ndcg@K`` over the held-out test users, as defined in ``genlab.recsys``.
+and ``ndcg@K`` over the held-out test users, as defined in ``genlab.data.recsys``.
 
 Each call also reports two baselines on exactly the same users, so a reader sees whether the
 model earns its keep: ``popularity`` (every user gets the most clicked items) and ``ease``
@@ -17,9 +17,8 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from genlab.errors import ConfigError
-from genlab.metrics import EvalContext, MetricResult, register_metric
-from genlab.recsys import (
+from genlab.core.errors import ConfigError
+from genlab.data.recsys import (
     EASE_TUNE_MAX_ITEMS,
     HeldOut,
     Interactions,
@@ -32,6 +31,7 @@ from genlab.recsys import (
     rank_users,
     recall_at_k,
 )
+from genlab.metrics.base import EvalContext, MetricResult, register_metric
 
 MIN_RANKED = 100  # rank this many items at least, so recall@20/50 and ndcg@100 share one pass
 

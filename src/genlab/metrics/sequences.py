@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import torch
 
+from genlab.core.errors import ConfigError
 from genlab.data.sequences import js_divergence, ngram_counts, valid_mask
-from genlab.errors import ConfigError
-from genlab.metrics import EvalContext, MetricResult, register_metric
+from genlab.metrics.base import EvalContext, MetricResult, register_metric
 
 ORDERS = (1, 2, 3)
 REFERENCES = ("real", "positional", "unigram")

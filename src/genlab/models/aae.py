@@ -22,20 +22,20 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from genlab.config import ModelConfig, TrainConfig
-from genlab.data.base import DataSpec
+from genlab.core.config import ModelConfig, TrainConfig
+from genlab.core.errors import ConfigError
+from genlab.core.registry import MODELS
+from genlab.data.base import Batch, DataSpec
 from genlab.data.pixels import from_unit, to_unit
-from genlab.errors import ConfigError
 from genlab.losses.adversarial import ADVERSARIAL_LOSSES
 from genlab.losses.likelihood import bernoulli_nll
 from genlab.losses.priors import Prior, gaussian_prior, mixture_prior
-from genlab.models.base import Batch, GenerativeModel, evaluating, frozen, require_image_data
+from genlab.models.base import GenerativeModel, evaluating, frozen, require_image_data
+from genlab.models.optim import make_optimizer
 from genlab.nn.autoencoder_nets import image_decoder, image_encoder
 from genlab.nn.conv import dcgan_init
 from genlab.nn.layers import LayerFactory
 from genlab.nn.mlp import mlp
-from genlab.registry import MODELS
-from genlab.training.optim import make_optimizer
 
 
 class AAEConfig(ModelConfig):

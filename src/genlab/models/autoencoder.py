@@ -29,16 +29,16 @@ import torch
 from pydantic import Field, ValidationInfo, field_validator
 from torch import Tensor
 
-from genlab.config import ModelConfig, TrainConfig
-from genlab.data.base import DataSpec
+from genlab.core.config import ModelConfig, TrainConfig
+from genlab.core.registry import MODELS
+from genlab.data.base import Batch, DataSpec
 from genlab.data.pixels import from_unit, to_unit
 from genlab.losses.likelihood import bernoulli_nll
-from genlab.models.base import Batch, GenerativeModel, evaluating, require_image_data
+from genlab.models.base import GenerativeModel, evaluating, require_image_data
+from genlab.models.optim import make_optimizer
 from genlab.nn.autoencoder_nets import image_decoder, image_encoder
 from genlab.nn.conv import Upsample, dcgan_init
 from genlab.nn.layers import LayerFactory
-from genlab.registry import MODELS
-from genlab.training.optim import make_optimizer
 
 # ----------------------------------------------------------------------------- corruption
 # Pure functions q(x~ | x): (B, C, H, W) in [-1, 1] -> same shape in [-1, 1]. Noise is drawn on

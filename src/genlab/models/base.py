@@ -32,7 +32,8 @@ implement the generator contract (``has_generator``):
   float 0/1; both may add ``sample_labels(n, labels=None, generator=None)``, the checked labels
   or the defaults that ``sample`` uses. Unconditional generators ignore labels.
 
-Truncation, interpolation and class grids (``genlab.sampling``, ``genlab sample``) use only this.
+Truncation, interpolation and class grids (``genlab.models.sampling``, ``genlab sample``) use
+only this.
 """
 
 from __future__ import annotations
@@ -44,16 +45,14 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from genlab.config import ModelConfig, TrainConfig
-from genlab.data.base import DataSpec
-from genlab.errors import ConfigError
-from genlab.registry import MODELS
+from genlab.core.config import ModelConfig, TrainConfig
+from genlab.core.errors import ConfigError
+from genlab.core.registry import MODELS
+from genlab.data.base import Batch, DataSpec
+
 
 # "x": (B, C, H, W) in [-1, 1] or (B, D) points; "y": (B,) int64 labels when the data has them;
 # "attrs": (B, A) float 0/1 binary attributes when the data has them.
-Batch = dict[str, Tensor]
-
-
 class GenerativeModel(nn.Module):
     Config: ClassVar[type[ModelConfig]]
     # Name of the submodule that ``train.ema`` averages and sampling uses (generator/decoder).

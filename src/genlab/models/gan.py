@@ -32,12 +32,14 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from genlab.config import ModelConfig, TrainConfig
-from genlab.data.base import DataSpec
-from genlab.errors import ConfigError
+from genlab.core.config import ModelConfig, TrainConfig
+from genlab.core.errors import ConfigError
+from genlab.core.registry import MODELS
+from genlab.data.base import Batch, DataSpec
 from genlab.losses.adversarial import ADVERSARIAL_LOSSES, LossPair, discriminator_targets
 from genlab.losses.penalties import gradient_penalty
-from genlab.models.base import Batch, GenerativeModel, evaluating, frozen
+from genlab.models.base import GenerativeModel, evaluating, frozen
+from genlab.models.optim import make_optimizer
 from genlab.nn.conv import ConvDecoder, ConvEncoder, dcgan_init
 from genlab.nn.layers import (
     JOINS,
@@ -51,8 +53,6 @@ from genlab.nn.layers import (
     join_none,
 )
 from genlab.nn.mlp import mlp
-from genlab.registry import MODELS
-from genlab.training.optim import make_optimizer
 
 
 class GANConfig(ModelConfig):

@@ -27,14 +27,14 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from genlab.data.base import DataSpec
-from genlab.errors import ConfigError
+from genlab.core.errors import ConfigError
+from genlab.core.registry import MODELS
+from genlab.data.base import Batch, DataSpec
 from genlab.losses.latent import gumbel_softmax, gumbel_temperature
-from genlab.models.base import Batch, evaluating
+from genlab.models.base import evaluating
 from genlab.models.gan import GAN, GANConfig
 from genlab.nn.layers import LayerFactory, Norm
 from genlab.nn.mlp import mlp
-from genlab.registry import MODELS
 
 
 class GSGANConfig(GANConfig):

@@ -29,14 +29,14 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from genlab.config import ModelConfig, TrainConfig
-from genlab.data.base import DataSpec
-from genlab.errors import ConfigError
+from genlab.core.config import ModelConfig, TrainConfig
+from genlab.core.errors import ConfigError
+from genlab.core.registry import MODELS
+from genlab.data.base import Batch, DataSpec
 from genlab.losses.likelihood import gaussian_kl_std_normal
-from genlab.models.base import Batch, GenerativeModel, evaluating
+from genlab.models.base import GenerativeModel, evaluating
+from genlab.models.optim import make_optimizer
 from genlab.nn.mlp import mlp
-from genlab.registry import MODELS
-from genlab.training.optim import make_optimizer
 
 
 def multinomial_nll(logits: Tensor, x: Tensor) -> Tensor:

@@ -24,17 +24,17 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from genlab.config import ModelConfig, TrainConfig
-from genlab.data.base import DataSpec
-from genlab.errors import ConfigError
+from genlab.core.config import ModelConfig, TrainConfig
+from genlab.core.errors import ConfigError
+from genlab.core.registry import MODELS
+from genlab.data.base import Batch, DataSpec
 from genlab.losses.adversarial import ADVERSARIAL_LOSSES
 from genlab.losses.likelihood import gaussian_kl_std_normal
-from genlab.models.base import Batch, GenerativeModel, evaluating, require_image_data
+from genlab.models.base import GenerativeModel, evaluating, require_image_data
+from genlab.models.optim import make_optimizer
 from genlab.nn.autoencoder_nets import conv_blocks, image_decoder, image_encoder
 from genlab.nn.conv import ConvEncoder, dcgan_init
 from genlab.nn.layers import LayerFactory, Norm
-from genlab.registry import MODELS
-from genlab.training.optim import make_optimizer
 
 
 class VAEGANConfig(ModelConfig):

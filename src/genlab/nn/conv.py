@@ -23,7 +23,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
+from genlab.core.errors import ConfigError
 from genlab.nn.layers import LayerFactory
 
 

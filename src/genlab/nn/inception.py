@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.errors import CheckpointError
+from genlab.core.errors import CheckpointError
 
 INPUT_SIZE = 299
 NUM_LOGITS = 1008

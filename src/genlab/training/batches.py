@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from genlab.data.base import Split
+from genlab.core.errors import ConfigError
+from genlab.data.base import Batch, Split
 from genlab.data.pixels import to_model
-from genlab.errors import ConfigError
-from genlab.models.base import Batch
 
 
 def _rows(x, index: torch.Tensor) -> torch.Tensor:

@@ -19,8 +19,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from genlab.errors import CheckpointError
-from genlab.io import atomic_write_text, fsync_dir
+from genlab.core.errors import CheckpointError
+from genlab.core.io import atomic_write_text, fsync_dir
 
 STEP_DIR = re.compile(r"^step_(\d+)$")
 

@@ -29,7 +29,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from genlab.errors import ConfigError
+from genlab.core.errors import ConfigError
 from genlab.training import speed
 
 # Training noise of rank r is seeded with seed + r * RANK_SEED_STRIDE: the ranks draw different

@@ -8,7 +8,7 @@ import json
 import math
 from pathlib import Path
 
-from genlab.io import atomic_write_text
+from genlab.core.io import atomic_write_text
 
 
 def eval_key(name: str, system: str = "model") -> str:

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from genlab import __version__
-from genlab.config import RunConfig, validate
+from genlab.core.config import RunConfig, validate
+from genlab.core.errors import CheckpointError, ConfigError
+from genlab.core.io import atomic_write_json
+from genlab.core.version import __version__
 from genlab.data.base import DataSpec
-from genlab.errors import CheckpointError, ConfigError
-from genlab.io import atomic_write_json
 
 
 def default_run_dir(cfg: RunConfig) -> Path:

@@ -12,8 +12,8 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 from torch import nn
 
-from genlab.config import TrainConfig
-from genlab.errors import ConfigError
+from genlab.core.config import TrainConfig
+from genlab.core.errors import ConfigError
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

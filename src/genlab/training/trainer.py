@@ -14,20 +14,22 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from genlab import __version__, hardware
-from genlab.config import RunConfig
+from genlab.core import hardware
+from genlab.core.config import RunConfig
+from genlab.core.errors import ConfigError, TrainingDiverged
+from genlab.core.version import __version__
 from genlab.data import load_data
-from genlab.errors import ConfigError, TrainingDiverged
+from genlab.metrics import EvalContext, parse_metrics, run_metrics
 from genlab.models import build_model
 from genlab.models.base import GenerativeModel
-from genlab.sampling import save_samples
+from genlab.models.optim import apply_lr_decay
+from genlab.models.sampling import save_samples
 from genlab.training import checkpoint as ckpt
 from genlab.training import distributed as ddp
 from genlab.training import speed
 from genlab.training.batches import BatchStream
 from genlab.training.ema import EMA
 from genlab.training.logger import NullLogger, RunLogger, eval_key
-from genlab.training.optim import apply_lr_decay
 from genlab.training.rundir import prepare_run_dir
 
 
@@ -283,8 +285,6 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     def _eval_metrics(self) -> list[tuple[str, str, int | None]]:
         """The metrics of ``train.eval_every``, checked before the first step."""
-        from genlab.metrics import parse_metrics
-
         cfg = self.cfg.train
         if not cfg.eval_every:
             return []
@@ -303,8 +303,6 @@ class Trainer:
         """The ``train.eval_metrics`` of the current weights (EMA when kept), keyed
         ``eval/NAME`` (``eval/SYSTEM/NAME`` for baselines). Seeded generators only: training
         randomness and batch norm statistics are left untouched."""
-        from genlab.metrics import EvalContext, run_metrics
-
         ctx = EvalContext(
             self.run_dir, self.cfg, self.model, self.device, self.step, seed=self.cfg.seed,
             progress=False, bundle=self.data,

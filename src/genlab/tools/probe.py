@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genlab.core.errors import ConfigError
 from genlab.data.base import DataBundle, Split
 from genlab.data.pixels import to_model
-from genlab.errors import ConfigError
 from genlab.models.base import evaluating, has_encoder
 
 BATCH = 256  # images per forward pass

@@ -17,8 +17,11 @@ from typing import Any
 
 import torch
 
-from genlab import __version__, hardware
-from genlab.io import cache_root
+from genlab.core import hardware
+from genlab.core.config import build_config
+from genlab.core.io import cache_root
+from genlab.core.version import __version__
+from genlab.training.trainer import Trainer
 
 SANITY_STEPS = 60  # about 1-3 s on one laptop core
 SANITY_OVERRIDES = [
@@ -34,9 +37,6 @@ def sanity_train(device: str = "cpu") -> dict[str, Any]:
     """Train ``tiny_vae`` (16x16 digits, bundled) for ``SANITY_STEPS`` steps in a temporary
     directory: its seconds, first and last logged loss, and ``ok`` when the losses are finite
     and the last is below the first."""
-    from genlab.config import build_config
-    from genlab.training.trainer import Trainer
-
     cfg = build_config(preset="tiny_vae", overrides=[*SANITY_OVERRIDES, f"device={device}"])
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="genlab-doctor-") as tmp:

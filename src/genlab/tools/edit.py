@@ -5,8 +5,8 @@ falls, and the classifier then measures what changed (docs/control.md).
 This is activation maximisation through a generator (Nguyen et al. 2016, arXiv:1605.09304),
 used as in the identity-preserving edits of Engel et al. 2018 (arXiv:1711.05772): a small move
 of each latent until an attribute holds. Here the attribute classifier reads images (genlab's
-domain classifier, ``genlab.classifier``), not latents, and plausibility under the prior is kept
-by a projection instead of a learned realism critic:
+domain classifier, ``genlab.metrics.classifier``), not latents, and plausibility under the
+prior is kept by a projection instead of a learned realism critic:
 
 - ``amount`` A is the target change of the attribute's logit: a sample whose logit starts at
   l0 is moved until its logit reaches l0 + A (A > 0: at least; A < 0: at most), then stops;
@@ -28,9 +28,9 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from genlab.core.errors import ConfigError
 from genlab.data.base import DataSpec
-from genlab.errors import ConfigError
-from genlab.latent import AREA_THRESHOLD
+from genlab.tools.latent import AREA_THRESHOLD
 
 # ----------------------------------------------------------------------------- the target
 
@@ -232,7 +232,7 @@ def edit_samples(
     progress: bool = False,
 ) -> EditResult:
     """Edit the samples of latents ``z0`` (n, latent_dim) of a generator-contract ``model``
-    with ``classifier`` (a ``genlab.classifier`` classifier of ``target``: ``classify`` maps
+    with ``classifier`` (a ``genlab.metrics.classifier`` classifier of ``target``: ``classify`` maps
     a batch in [-1, 1] to logits). Conditional models keep ``labels`` fixed. The model and
     classifier are frozen (no parameter gradient) and used in eval mode."""
     device = next(model.parameters()).device

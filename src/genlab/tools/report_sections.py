@@ -1,6 +1,6 @@
 """The pieces of ``genlab report``: HTML helpers (every text escaped, every image a ``data:`` URI)
 and one function per section. Sections take tensors, numbers and PNG bytes and return HTML; the
-run is read and the model is run in ``genlab.report``. ``curves_png`` is shared with
+run is read and the model is run in ``genlab.tools.report``. ``curves_png`` is shared with
 ``genlab compare``.
 """
 
@@ -17,7 +17,7 @@ import torch
 
 from genlab.data.pixels import to_model
 from genlab.metrics.stats import memorisation_summary
-from genlab.sampling import figure_png, grid_png, pyplot
+from genlab.models.sampling import figure_png, grid_png, pyplot
 
 CELL = 48  # small images are enlarged (nearest) to at least this many pixels
 PAD = 80  # dark grey borders keep cells apart on black backgrounds

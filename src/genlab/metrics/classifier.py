@@ -30,10 +30,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from genlab.core.config import DataConfig
+from genlab.core.errors import ConfigError
+from genlab.core.io import atomic_write, atomic_write_json, cache_root
+from genlab.data import load_data
 from genlab.data.base import DataBundle, Split
 from genlab.data.pixels import to_model
-from genlab.errors import ConfigError
-from genlab.io import atomic_write, atomic_write_json, cache_root
 
 VERSION = 1  # bump when training or the architecture changes: old cache entries are not used
 TARGETS = ("labels", "attrs")
@@ -355,9 +357,6 @@ class StackedClassifier:
     def build(cls, stacked: dict, recipe: Recipe, progress: bool = True) -> StackedClassifier:
         """``stacked`` is ``spec.extra["stacked"]``: {"data": the base DataConfig fields,
         "channels": C}. The base classifier is trained on the base data's own training split."""
-        from genlab.config import DataConfig
-        from genlab.data import load_data
-
         base_data = load_data(DataConfig(**stacked["data"]))
         base = domain_classifier(base_data, "labels", recipe, progress)
         return cls(base, int(stacked["channels"]))

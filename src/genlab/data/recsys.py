@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from genlab.errors import ConfigError
+from genlab.core.errors import ConfigError
 
 # A user with fewer items than this keeps them all in the fold-in part (as in the paper's code).
 MIN_ITEMS_TO_HOLD_OUT = 5

@@ -16,9 +16,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from genlab.errors import ConfigError
-from genlab.report import curve_series, latest_eval_rows, read_evals, read_metrics
-from genlab.report_sections import Series, curves_png, fmt
+from genlab.core.errors import ConfigError
+from genlab.tools.report import curve_series, latest_eval_rows, read_evals, read_metrics
+from genlab.tools.report_sections import Series, curves_png, fmt
 from genlab.training.logger import eval_key
 from genlab.training.rundir import read_run_config
 

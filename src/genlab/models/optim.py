@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from genlab.config import TrainConfig
+from genlab.core.config import TrainConfig
 
 # Optimizers with a fused CUDA kernel: one launch for every parameter's update.
 FUSED = {"adam", "adamw", "sgd"}

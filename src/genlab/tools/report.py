@@ -21,15 +21,18 @@ from pathlib import Path
 
 import torch
 
-from genlab import __version__, api, latent
-from genlab.config import RunConfig
+from genlab import api
+from genlab.core.config import RunConfig
+from genlab.core.errors import CheckpointError, ConfigError, GenlabError
+from genlab.core.io import atomic_write_text
+from genlab.core.version import __version__
 from genlab.data import load_data
 from genlab.data.base import DataSpec, Split
 from genlab.data.pixels import to_uint8
-from genlab.errors import CheckpointError, ConfigError, GenlabError
-from genlab.io import atomic_write_text
 from genlab.models.base import GenerativeModel, evaluating, has_encoder
-from genlab.report_sections import (
+from genlab.models.sampling import scatter_png
+from genlab.tools import latent
+from genlab.tools.report_sections import (
     Section,
     Series,
     curves_section,
@@ -45,7 +48,6 @@ from genlab.report_sections import (
     scatter_section,
     table,
 )
-from genlab.sampling import scatter_png
 from genlab.training import checkpoint as ckpt
 from genlab.training.rundir import read_run_config
 

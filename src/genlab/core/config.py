@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
-from genlab.errors import ConfigError
-from genlab.registry import MODELS
+from genlab.core.errors import ConfigError
+from genlab.core.registry import MODELS
 
 
 class Section(BaseModel):

@@ -11,12 +11,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from genlab.core.errors import ConfigError
+from genlab.core.io import atomic_write_bytes
 from genlab.data.base import DataSpec
 from genlab.data.pixels import to_uint8
-from genlab.errors import ConfigError
-from genlab.io import atomic_write_bytes
-from genlab.latent import slerp
+from genlab.data.sequences import PAD, valid_mask
 from genlab.models.base import evaluating, has_generator
+from genlab.models.interpolation import slerp
 
 
 def make_grid(
@@ -124,8 +125,6 @@ def tokens_png(tokens: torch.Tensor, spec: DataSpec, title: str = "", rows: int 
     the ``sequences`` dataset rejects are drawn in red, and the title counts the valid ones."""
     import matplotlib
     from PIL import ImageDraw, ImageFont
-
-    from genlab.data.sequences import PAD, valid_mask
 
     vocab, tokens = spec.extra["vocab"], tokens.detach().long().cpu()
     valid = valid_mask(tokens).tolist()

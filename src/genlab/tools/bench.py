@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from genlab import hardware
-from genlab.bench_loops import bare_step
-from genlab.config import build_config
+from genlab.core import hardware
+from genlab.core.config import build_config
+from genlab.core.registry import MODELS
 from genlab.models import build_model
-from genlab.registry import MODELS
+from genlab.tools.bench_loops import bare_step
 from genlab.training import speed
 from genlab.training.trainer import Trainer, resolve_device
 

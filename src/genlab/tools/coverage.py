@@ -21,9 +21,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from genlab.config import preset_names
-from genlab.errors import ConfigError
-from genlab.io import atomic_write_json, atomic_write_text
+from genlab import api
+from genlab.core.config import preset_names
+from genlab.core.errors import ConfigError
+from genlab.core.io import atomic_write_json, atomic_write_text
+from genlab.metrics.modes import DEFAULT_SAMPLES, scored_samples
+from genlab.models.sampling import save_samples
 
 RESULT_FILE = "coverage.json"
 PLOT_FILE = "coverage.png"  # the scored samples of one run
@@ -105,15 +108,12 @@ def run_one(
     variant: str, data: str, seed: int, run_dir: Path, overrides: Sequence[str] = ()
 ) -> RunResult:
     """Train one run of the sweep in ``run_dir`` (replacing an unfinished one) and score it."""
-    from genlab import api
-    from genlab.metrics import evaluate
-
     if run_dir.exists():
         shutil.rmtree(run_dir)  # an interrupted run: its checkpoints are not worth resuming
     start = time.perf_counter()
     extra = ["train.progress=false", *overrides, f"seed={seed}"]
     api.train(data=data, preset=preset_for(variant, data), overrides=extra, out=run_dir)
-    got = {r.name: r for r in evaluate(run_dir, "modes", seed=seed, progress=False)}
+    got = {r.name: r for r in api.evaluate(run_dir, "modes", seed=seed, progress=False)}
     of = int(got["modes"].unit.split()[-1])  # "of 8"
     result = RunResult(
         variant, data, seed, got["modes"].value, of, got["hq"].value, got["mode_kl"].value,
@@ -126,10 +126,6 @@ def run_one(
 
 def plot_scored(run_dir: Path, r: RunResult) -> Path:
     """``run_dir/coverage.png``: the samples the score counted, over each mode's 3-sigma ring."""
-    from genlab import api
-    from genlab.metrics.modes import DEFAULT_SAMPLES, scored_samples
-    from genlab.sampling import save_samples
-
     model = api.load(run_dir)
     points = scored_samples(model, DEFAULT_SAMPLES, r.seed)
     title = f"{r.variant} {r.data} seed {r.seed}: {r.modes:g}/{r.of} modes, {r.hq:.1f} % in 3 sigma"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from genlab.errors import ConfigError
+from genlab.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
