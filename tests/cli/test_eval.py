@@ -69,6 +69,12 @@ def test_format_table_aligns_columns():
     assert lines[1].index("nats/image") == lines[0].index("unit")
 
 
+def test_a_spread_is_shown_as_sd_not_as_a_standard_error():
+    table = format_table([MetricResult("kid", 0.0123, None, "", 100, "", spread=0.0045)])
+    assert "0.0123 (sd 0.0045)" in table and "±" not in table.splitlines()[1]
+    assert MetricResult("is", 2.0, spread=0.1).to_dict()["spread"] == 0.1
+
+
 def test_parse_metrics():
     assert parse_metrics("elbo, nll") == [("elbo", "elbo", None), ("nll", "nll", None)]
 

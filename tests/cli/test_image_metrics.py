@@ -81,6 +81,9 @@ def test_rows_use_the_split_the_seed_and_the_other_split(standin, trained_runs):
     # 24 <= --subset-size: KID of the whole sets, one value without a spread.
     assert got["kid", "model"].value == pytest.approx(stats.mmd2_unbiased(real, fake))
     assert got["kid", "model"].stderr is None and "whole sets" in got["kid", "model"].note
+    assert got["kid", "model"].spread is None
+    # The ± of IS is the spread over splits, never called a standard error.
+    assert got["is", "model"].stderr is None and got["is", "model"].spread >= 0
     for r in results:
         assert NOTE in r.note and "seed 3" in r.note and r.n == 24, r
     assert "24 test images vs 24 samples" in got["precision", "model"].note
@@ -97,7 +100,8 @@ def test_kid_subsets_have_a_spread(standin, trained_runs):
     (model, data) = evaluate(
         trained_runs["dcgan"], "kid", n=30, options=options, progress=False, record=False
     )
-    assert model.stderr > 0 and "mean ± std over 7 subsets of 10" in model.note
+    assert model.stderr is None and model.spread > 0
+    assert "mean ± sd (spread) over 7 subsets of 10" in model.note
     assert data.system == "data" and data.n == 10
 
 

@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 from genlab.core.errors import CheckpointError
+from genlab.metrics.features import inception_space
 from genlab.nn.inception import FIDInceptionV3, _avg_pool, load_fid_inception
 
 # torchvision's InceptionV3 (ImageNet weights, 1000 classes, with its auxiliary classifier) has
@@ -83,6 +84,19 @@ def test_loaded_weights_give_the_same_features(net, weights_file):
         # The same weights, and grey images read as RGB with three equal channels.
         torch.testing.assert_close(feats, net.pool3(grey.expand(-1, 3, -1, -1)))
         torch.testing.assert_close(loaded.logits(grey[:1]), net.fc(feats[:1]))
+
+
+def test_the_score_logits_leave_out_the_fc_bias(net, weights_file):
+    # The published Inception Score (openai/improved-gan) takes softmax(pool3 @ W), no bias.
+    space = inception_space(weights_file, torch.device("cpu"), batch_size=2)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        pool = net.pool3(x).double()
+        direct = pool @ net.fc.weight.double().T  # (2, 1008), computed here, not by the net
+        got = space.logits(x).double()
+        with_bias = net.logits(x).double()
+    torch.testing.assert_close(got, direct, rtol=1e-4, atol=1e-5)
+    assert net.fc.bias.abs().max() > 0 and not torch.allclose(with_bias, direct)
 
 
 def test_safetensors_and_files_without_batch_counts_load(net, tmp_path):

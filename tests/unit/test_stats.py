@@ -122,10 +122,19 @@ def test_kid_with_whole_sets_has_no_spread_and_is_unbiased_near_zero():
 
 
 # ------------------------------------------------------------------ Inception score
-def scipy_inception_score(logits: np.ndarray, splits: int) -> tuple[float, float]:
+def scipy_inception_score(
+    logits: np.ndarray, splits: int, parts: str = "reference"
+) -> tuple[float, float]:
+    """The score with scipy's KL; ``parts="reference"`` slices as openai/improved-gan does
+    (rows i N // splits to (i + 1) N // splits), ``"array_split"`` as numpy's array_split."""
     p = scipy.special.softmax(logits, axis=1)
+    n = len(p)
+    if parts == "reference":
+        chunks = [p[i * n // splits : (i + 1) * n // splits] for i in range(splits)]
+    else:
+        chunks = np.array_split(p, splits)
     scores = []
-    for part in np.array_split(p, splits):
+    for part in chunks:
         py = part.mean(0)
         kl = [scipy.stats.entropy(row, py) for row in part]
         scores.append(math.exp(np.mean(kl)))
@@ -139,6 +148,18 @@ def test_inception_score_matches_scipy_entropy():
         ref_mean, ref_std = scipy_inception_score(logits, splits)
         assert mean == pytest.approx(ref_mean, rel=1e-10)
         assert std == pytest.approx(ref_std, rel=1e-8, abs=1e-12)
+
+
+def test_inception_score_splits_as_the_published_code():
+    # At N = 1003 the two ways of cutting 10 splits differ (array_split gives the first three
+    # parts the extra rows; the reference gives them to other parts), so this tells them apart.
+    logits = rng(9).normal(size=(1003, 10)) * 3
+    ours = stats.inception_score(logits, 10)
+    reference = scipy_inception_score(logits, 10)
+    other = scipy_inception_score(logits, 10, parts="array_split")
+    assert ours[0] == pytest.approx(reference[0], rel=1e-12)
+    assert ours[1] == pytest.approx(reference[1], rel=1e-9)
+    assert abs(other[0] - reference[0]) / reference[0] > 1e-6
 
 
 def test_inception_score_bounds():

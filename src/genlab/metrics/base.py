@@ -33,6 +33,9 @@ class MetricResult:
     n: int | None = None  # images / samples / users the value is computed from
     note: str = ""  # estimator, feature space, seed
     system: str = "model"  # what the row measures: the run's model, or a named baseline
+    # The standard deviation over subsets or splits (KID, IS), as their papers report it: how
+    # much the estimate varies between parts of the data, not a standard error of ``value``.
+    spread: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,11 +153,27 @@ def record_results(ctx: EvalContext, results: list[MetricResult]) -> Path:
     return path
 
 
+def format_value(
+    value: float | None, stderr: float | None = None, spread: float | None = None
+) -> str:
+    """``12.3 ± 0.41`` for a standard error, ``12.3 (sd 0.41)`` for a spread over subsets or
+    splits (``MetricResult.spread``), ``-`` for no value."""
+    if value is None:
+        return "-"
+    text = f"{value:.4g}"
+    if stderr is not None:
+        text += f" ± {stderr:.2g}"
+    if spread is not None:
+        text += f" (sd {spread:.2g})"
+    return text
+
+
 def format_table(results: Sequence[MetricResult]) -> str:
-    """A fixed-width table for people: metric, system, value +- stderr, unit, n, note."""
+    """A fixed-width table for people: metric, system, value ± stderr (or its sd), unit, n,
+    note."""
     rows = [("metric", "system", "value", "unit", "n", "note")]
     for r in results:
-        value = f"{r.value:.4g}" + (f" ± {r.stderr:.2g}" if r.stderr is not None else "")
+        value = format_value(r.value, r.stderr, r.spread)
         rows.append((r.name, r.system, value, r.unit, "" if r.n is None else str(r.n), r.note))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(

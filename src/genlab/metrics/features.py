@@ -131,11 +131,15 @@ def classifier_space(ctx: EvalContext, shape: tuple[int, ...]) -> FeatureSpace:
 
 
 def inception_space(weights: str | Path, device: torch.device, batch_size: int) -> FeatureSpace:
-    """InceptionV3 pool3 features and its 1008 logits, weights loaded from ``weights``."""
+    """InceptionV3 pool3 features and its 1008 bias-free logits (the Inception Score's),
+    weights loaded from ``weights``."""
     net = load_fid_inception(weights).to(device).eval()
-    note = f"inception-v3 pool3 (FID network, weights {Path(weights).name}), 2048-d"
+    note = (
+        f"inception-v3 pool3 (FID network, weights {Path(weights).name}), 2048-d, "
+        "pytorch-fid input convention (u/127.5 - 1, torch bilinear resize)"
+    )
     return FeatureSpace(
-        "inception-v3 pool3", note, 2048, net.pool3, net.logits, None, device, batch_size
+        "inception-v3 pool3", note, 2048, net.pool3, net.score_logits, None, device, batch_size
     )
 
 

@@ -163,9 +163,10 @@ def kid(ctx: EvalContext, param: int | None) -> list[MetricResult]:
         mean, std = stats.kid(real, against, subsets, size, ctx.generator(offset=4))
         m = min(size, len(real), len(against))
         whole = m == len(real) == len(against)  # one value: no spread to report
-        how = "the whole sets" if whole else f"mean ± std over {subsets} subsets of {m}"
+        how = "the whole sets" if whole else f"mean ± sd (spread) over {subsets} subsets of {m}"
         note = f"unbiased MMD^2, {how}; " + _note(ctx, space, len(real), len(against), what)
-        rows.append(MetricResult("kid", mean, None if whole else std, "", m, note, system))
+        spread = None if whole else std
+        rows.append(MetricResult("kid", mean, None, "", m, note, system, spread=spread))
     return rows
 
 
@@ -184,8 +185,8 @@ def inception_score(ctx: EvalContext, param: int | None) -> list[MetricResult]:
     for system, logits, what in (("model", fake_logits, "samples"), ("data", real_logits, "")):
         mean, std = stats.inception_score(logits, splits)
         source = f"{len(logits)} samples" if what else f"{len(logits)} {ctx.split} images"
-        note = f"± std over {splits} splits of {source}, seed {ctx.seed}; {space.note}"
-        rows.append(MetricResult("is", mean, std, "", len(logits), note, system))
+        note = f"± sd (spread) over {splits} splits of {source}, seed {ctx.seed}; {space.note}"
+        rows.append(MetricResult("is", mean, None, "", len(logits), note, system, spread=std))
     return rows
 
 

@@ -134,11 +134,14 @@ def kid(
 # ------------------------------------------------------------------ Inception score
 def inception_score(logits, splits: int = 10) -> tuple[float, float]:
     """exp(mean_x KL(p(y|x) || p(y))) with p(y|x) = softmax(logits) (N, K) and p(y) the mean
-    of p(y|x) within each of ``splits`` near-equal parts. Returns (mean, std) over the parts;
-    the score lies in [1, K]."""
+    of p(y|x) within each of ``splits`` parts, part i being rows [i N // splits, (i + 1) N //
+    splits) as in the published score's code (openai/improved-gan). Returns (mean, standard
+    deviation over the parts: a spread, not a standard error); the score lies in [1, K]."""
     log_p = torch.log_softmax(as_float64(logits), dim=1)  # (N, K)
+    n = len(log_p)
     scores = []
-    for part in torch.tensor_split(log_p, splits):
+    for i in range(splits):
+        part = log_p[i * n // splits : (i + 1) * n // splits]
         log_py = torch.logsumexp(part, dim=0) - math.log(len(part))  # log of the mean p(y|x)
         kl = (part.exp() * (part - log_py)).sum(1)  # (n,), 0 log 0 = 0 by exp(-inf) = 0
         scores.append(math.exp(float(kl.mean())))

@@ -204,8 +204,14 @@ class FIDInceptionV3(nn.Module):
         return x.mean(dim=(2, 3))
 
     def logits(self, x: Tensor) -> Tensor:
-        """(B, 1|3, H, W) in [-1, 1] -> (B, 1008) ImageNet logits (the Inception Score's)."""
+        """(B, 1|3, H, W) in [-1, 1] -> (B, 1008) ImageNet logits, ``fc(pool3(x))``."""
         return self.fc(self.pool3(x))
+
+    def score_logits(self, x: Tensor) -> Tensor:
+        """(B, 1|3, H, W) in [-1, 1] -> (B, 1008) the Inception Score's logits: ``pool3 @ W``,
+        without the fc bias, as in the published score (Salimans et al. 2016, the
+        openai/improved-gan code) and torch-fidelity's ``logits_unbiased``."""
+        return self.pool3(x) @ self.fc.weight.T
 
     def forward(self, x: Tensor) -> Tensor:
         return self.pool3(x)

@@ -95,13 +95,14 @@ def select_metrics(runs: list[RunMetrics], wanted: list[str] | None) -> list[str
 
 
 def cell(run: RunMetrics, metric: str, source: str) -> dict | None:
-    """{"value", "stderr", "step"} of one run's metric from one source, or None."""
+    """{"value", "stderr", "spread", "step"} of one run's metric from one source, or None."""
     if source == SOURCES[0] and metric in run.curves:
         steps, values = run.curves[metric]
-        return {"value": values[-1], "stderr": None, "step": steps[-1]}
+        return {"value": values[-1], "stderr": None, "spread": None, "step": steps[-1]}
     if source == SOURCES[1] and metric in run.evals:
         r = run.evals[metric]
-        return {"value": float(r["value"]), "stderr": r.get("stderr"), "step": r.get("step")}
+        value, stderr, spread = float(r["value"]), r.get("stderr"), r.get("spread")
+        return {"value": value, "stderr": stderr, "spread": spread, "step": r.get("step")}
     return None
 
 
@@ -122,7 +123,10 @@ class Comparison:
 
     def table(self) -> str:
         """A fixed-width table: metric, source, then each run's value (± stderr) @ step."""
-        text = lambda c: "-" if c is None else f"{fmt(c['value'], c['stderr'])} @{c['step']}"  # noqa: E731
+
+        def text(c: dict | None) -> str:
+            return "-" if c is None else f"{fmt(c['value'], c['stderr'], c['spread'])} @{c['step']}"
+
         lines = [("metric", "source", *(r.label for r in self.runs))]
         lines += [
             (row["metric"], row["source"], *map(text, row["values"].values()))

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from genlab.data.pixels import to_model
+from genlab.metrics.base import format_value
 from genlab.metrics.stats import memorisation_summary
 from genlab.models.sampling import figure_png, grid_png, pyplot
 
@@ -65,11 +66,9 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]], raw: bool = F
     return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
-def fmt(value: float | None, stderr: float | None = None) -> str:
-    if value is None:
-        return ""
-    text = f"{value:.4g}"
-    return text + (f" ± {stderr:.2g}" if stderr is not None else "")
+def fmt(value: float | None, stderr: float | None = None, spread: float | None = None) -> str:
+    """``format_value`` of genlab eval's table; empty for no value."""
+    return "" if value is None else format_value(value, stderr, spread)
 
 
 CSS = """
@@ -230,12 +229,12 @@ def eval_section(rows: list[dict]) -> Section:
             "`genlab list` names the metrics."
         )
         return Section("evaluations", "Evaluations", body)
-    header = ("metric", "system", "value ± stderr", "unit", "n", "note", "step", "split")
+    header = ("metric", "system", "value ± stderr (sd)", "unit", "n", "note", "step", "split")
     cells = [
         (
             r["name"],
             r.get("system", "model"),
-            fmt(r["value"], r.get("stderr")),
+            fmt(r["value"], r.get("stderr"), r.get("spread")),
             r.get("unit", ""),
             "" if r.get("n") is None else r["n"],
             r.get("note", ""),
