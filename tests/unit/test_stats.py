@@ -171,8 +171,15 @@ def test_inception_score_bounds():
 
 
 # ---------------------------------------------------------- precision, recall, density, coverage
-def brute_prdc(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> dict[str, float]:
-    """Kynkaanniemi et al. 2019 and Naeem et al. 2020, one loop per definition."""
+def brute_prdc(
+    real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int, strict: bool = False
+) -> dict[str, float]:
+    """Kynkaanniemi et al. 2019 and Naeem et al. 2020, one loop per definition; closed balls
+    (a point on the edge is inside, as torch-fidelity), or open ones with ``strict`` (as the
+    ``prdc`` package's ``<``)."""
+
+    def within(d, radius):
+        return d < radius if strict else d <= radius
 
     def dist(a, b):
         return math.sqrt(sum((float(u) - float(v)) ** 2 for u, v in zip(a, b, strict=True)))
@@ -183,13 +190,26 @@ def brute_prdc(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> dict
     r_pr = [nnd(real, i, k_pr) for i in range(len(real))]
     f_pr = [nnd(fake, j, k_pr) for j in range(len(fake))]
     r_dc = [nnd(real, i, k_dc) for i in range(len(real))]
-    precision = np.mean([any(dist(f, r) <= r_pr[i] for i, r in enumerate(real)) for f in fake])
-    recall = np.mean([any(dist(r, f) <= f_pr[j] for j, f in enumerate(fake)) for r in real])
-    density = sum(sum(dist(f, r) <= r_dc[i] for i, r in enumerate(real)) for f in fake) / (
+    precision = np.mean(
+        [any(within(dist(f, r), r_pr[i]) for i, r in enumerate(real)) for f in fake]
+    )
+    recall = np.mean([any(within(dist(r, f), f_pr[j]) for j, f in enumerate(fake)) for r in real])
+    density = sum(sum(within(dist(f, r), r_dc[i]) for i, r in enumerate(real)) for f in fake) / (
         k_dc * len(fake)
     )
-    coverage = np.mean([any(dist(r, f) <= r_dc[i] for f in fake) for i, r in enumerate(real)])
+    coverage = np.mean([any(within(dist(r, f), r_dc[i]) for f in fake) for i, r in enumerate(real)])
     return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
+
+
+def test_prdc_counts_a_point_on_a_balls_edge_as_inside():
+    # fake = real: every fake sits exactly on the edge of the k-NN balls of its own k nearest
+    # neighbours, so closed balls (ours, torch-fidelity) and open ones (prdc's <) differ.
+    real = rng(11).normal(size=(25, 3))
+    got = stats.prdc(real, real.copy())
+    closed = brute_prdc(real, real.copy(), 3, 5)
+    open_balls = brute_prdc(real, real.copy(), 3, 5, strict=True)
+    assert got == pytest.approx(closed, rel=1e-12)
+    assert got["density"] > open_balls["density"]
 
 
 def test_prdc_matches_brute_force_on_random_sets():
