@@ -84,10 +84,11 @@ def load(
 
 
 def load_config(run_dir: str | Path) -> RunConfig:
+    """The resolved ``RunConfig`` saved in ``RUN/config.json``."""
     return read_run_config(run_dir)[0]
 
 
-__all__ = ["load", "load_config", "train", "validate"]
+__all__ = ["eval_context", "evaluate", "load", "load_config", "train", "validate"]
 
 
 def evaluate(
@@ -108,29 +109,56 @@ def evaluate(
     """Evaluate a run's checkpoint (newest, or ``step``) on the metrics named in ``metrics``
     (``"elbo,nll"`` or a list). With ``record`` the results are appended to ``RUN/eval.json``."""
     wanted = parse_metrics(metrics if isinstance(metrics, str) else ",".join(metrics))
+    ctx = eval_context(
+        run_dir,
+        n=n,
+        seed=seed,
+        batch_size=batch_size,
+        split=split,
+        device=device,
+        step=step,
+        ema=ema,
+        options=options,
+        progress=progress,
+    )
+    results = run_metrics(ctx, wanted)
+    if record:
+        record_results(ctx, results)
+    return results
+
+
+def eval_context(
+    run_dir: str | Path,
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    split: str = "test",
+    device: str = "cpu",
+    step: int | None = None,
+    ema: bool = True,
+    options: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> EvalContext:
+    """The evaluation context of a run's checkpoint (newest, or ``step``): the model loaded in
+    eval mode on ``device``, the first ``n`` items of ``split`` (all if None), the noise
+    ``seed`` and the metric ``options`` (``features``, ``inception_weights``, ``k``, ...).
+    Raises ConfigError for a bad split, count, batch size or a missing Inception weights file."""
     if split not in ("train", "test"):
         raise ConfigError(f"--split {split!r}: use train or test")
     if n is not None and n < 1:
         raise ConfigError(f"--n {n}: give a positive number of images")
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: give a positive batch size")
+    options = dict(options or {})
+    weights = options.get("inception_weights")
+    if weights is not None and not Path(weights).is_file():
+        raise ConfigError(f"--inception-weights {weights}: no such file")
     model = load(run_dir, step=step, ema=ema, device=device)
     if step is None:
         step = int(ckpt.latest_checkpoint(Path(run_dir) / "checkpoints").name[5:])
-    ctx = EvalContext(
-        Path(run_dir),
-        load_config(run_dir),
-        model,
-        resolve_device(device),
-        step,
-        seed,
-        n,
-        batch_size,
-        split,
-        dict(options or {}),
-        progress,
-    )
-    results = run_metrics(ctx, wanted)
-    if record:
-        record_results(ctx, results)
-    return results
+    cfg = load_config(run_dir)
+    return EvalContext(
+        Path(run_dir), cfg, model, resolve_device(device), step, seed, n, batch_size, split,
+        options, progress,
+    )  # fmt: skip

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.cli import arch
 from genlab.core.config import build_config
 from genlab.core.registry import MODELS
 from genlab.data import load_data
 from genlab.models import build_model
+from genlab.tools import arch
 from helpers import assert_one_line_error
 
 
@@ -120,3 +120,16 @@ def test_dummy_batch_matches_the_spec():
     batch = arch.dummy_batch(spec)
     assert batch["x"].shape == (2, 1, 16, 16) and batch["x"].abs().max() <= 1
     assert batch["y"].max() < 10 and torch.equal(batch["x"], arch.dummy_batch(spec)["x"])
+
+
+def test_arch_from_python():
+    report = arch.arch("vae", preset="tiny_vae", overrides=["model.latent_dim=3"])
+    model = build_model(report.cfg.model, report.spec)
+    assert report.cfg.model.latent_dim == 3
+    assert (
+        report.total
+        == report.to_dict()["total_params"]
+        == sum(p.numel() for p in model.parameters())
+    )
+    assert report.mismatches() == [] and report.to_dict()["input_shape"] == [1, 16, 16]
+    assert report.text().splitlines()[0] == "vae on digits (image 1x16x16), batch 2"

@@ -15,6 +15,7 @@ from genlab.core.config import build_config
 from genlab.data import load_data
 from genlab.data.pixels import to_model
 from genlab.models.autoencoder import mask_corruption
+from genlab.tools.denoise import denoise
 
 MSE = re.compile(r"noisy ([0-9.]+), denoised ([0-9.]+)")
 
@@ -101,3 +102,14 @@ def test_a_run_without_an_encoder_is_a_one_line_error(cli, capsys, trained_runs)
 
 def test_a_missing_run_is_a_one_line_error(cli, capsys, tmp_path):
     assert_usage_error(cli, capsys, ["denoise", tmp_path / "nothing"], "nothing")
+
+
+def test_denoise_from_python(runs, tmp_path):
+    png = tmp_path / "py.png"
+    r = denoise(runs["dae"], 3, corruption="mask", noise_level=0.0, out=png)
+    # No masked pixel: the noisy row is the clean one.
+    assert (r["kind"], r["level"], r["note"], r["png"]) == ("mask", 0.0, "", png)
+    assert r["mse_noisy"] == 0.0 and r["mse_denoised"] > 0 and png.is_file()
+    fallback = denoise(runs["ae"], 2, out=tmp_path / "ae.png")
+    assert (fallback["kind"], fallback["level"]) == ("gaussian", 0.3)
+    assert "without corruption" in fallback["note"] and fallback["mse_noisy"] > 0

@@ -13,6 +13,8 @@ import pytest
 from PIL import Image
 
 from genlab.cli.main import main
+from genlab.core.errors import ConfigError
+from genlab.tools.edit_run import edit, text
 from helpers import assert_one_line_error
 
 
@@ -100,3 +102,13 @@ def test_model_without_a_generator_is_a_one_line_error(cli, runs8):
     code, _, err = cli("edit", runs8["multvae"], "--attr", "3", "--amount", "1")
     assert code == 2
     assert_one_line_error(err, "genlab edit needs a model that generates from a latent", "multvae")
+
+
+def test_edit_from_python(runs8, tmp_path):
+    out = tmp_path / "py.png"
+    r = edit(runs8["dcgan"], "3", 2.0, n=3, steps=2, out=out, progress=False)
+    assert (r["attr"], r["kind"], r["n"], r["steps"], r["png"]) == ("3", "class", 3, 2, str(out))
+    assert 0 <= r["distance_max"] <= 2 * 0.1 + 1e-6 and out.is_file() and "judge" not in r
+    assert text(r).splitlines()[-1] == f"rows: before, after (8 per row): {out}"
+    with pytest.raises(ConfigError, match="--amount 0"):
+        edit(runs8["dcgan"], "3", 0.0)

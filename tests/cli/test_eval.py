@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import genlab
-from genlab.api import evaluate
+from genlab.api import eval_context, evaluate
+from genlab.core.errors import ConfigError
 from genlab.data import load_data
 from genlab.data.pixels import to_model, to_unit
 from genlab.metrics import MetricResult, format_table, parse_metrics
@@ -116,3 +117,15 @@ def test_generator_is_seeded_per_context(run_copy):
     c = evaluate(run, "elbo", n=8, options={"k": 3}, seed=2, progress=False, record=False)
     assert a[0].value == b[0].value != c[0].value
     assert torch.isfinite(torch.tensor(a[0].value))
+
+
+def test_eval_context_loads_the_newest_checkpoint(trained_runs, tmp_path):
+    run = trained_runs["vae"]
+    ctx = eval_context(run, n=5, seed=3, split="train", options={"k": 2}, progress=False)
+    assert (ctx.step, ctx.n, ctx.seed, ctx.split) == (4, 5, 3, "train")  # tiny presets: 4 steps
+    assert ctx.options == {"k": 2} and not ctx.model.training
+    assert len(ctx.eval_split()) == 5
+    with pytest.raises(ConfigError, match=r"--inception-weights .*: no such file"):
+        eval_context(run, options={"inception_weights": str(tmp_path / "none.pth")})
+    with pytest.raises(ConfigError, match="--split 'val'"):
+        eval_context(run, split="val")

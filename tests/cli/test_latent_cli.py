@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from genlab.cli.main import main
+from genlab.core.errors import ConfigError
+from genlab.tools import latent_run
 from helpers import assert_one_line_error
 
 TOOLS = {  # tool argv -> (rows, columns) of 16 px cells in the grid it writes
@@ -102,3 +104,21 @@ def test_errors_are_one_line(cli, capsys, trained_runs, tmp_path, argv, fragment
         (out, err), code = capsys.readouterr(), stop.code
     assert code == 2 and out == ""
     assert_one_line_error(err, *fragments)
+
+
+def test_latent_views_from_python(trained_runs, shapes_run, tmp_path):
+    run = trained_runs["vae"]
+    r = latent_run.recon(run, n=3, out=tmp_path / "r.png")
+    assert r == {"png": tmp_path / "r.png", "n": 3}
+    assert Image.open(r["png"]).size == (4 * (17 * 3 + 1), 4 * (17 * 2 + 1))
+    i = latent_run.interp(run, mode="slerp", steps=3, n=2)
+    assert i["png"] == run / "latent" / "interp_slerp_test_seed0.png" and i["png"].is_file()
+    t = latent_run.traverse(run, steps=3, dims=2)
+    assert t["code_dim"] == 4 and len(t["dims"]) == 2 and t["dims"] == sorted(t["dims"])
+    s = latent_run.scatter(run, n=30, split="train")
+    assert s["n"] == 30 and s["title"].startswith("30 train codes (PCA of 4-D codes")
+    a = latent_run.attribute(shapes_run, "large", n=4)
+    assert a["n"] == 4 and a["vector_norm"] > 0 and a["area_after"] is not None
+    assert latent_run.attribute(run, "3", n=2)["area_before"] is None  # digits: no factors
+    with pytest.raises(ConfigError, match="--steps 1"):
+        latent_run.interp(run, steps=1)

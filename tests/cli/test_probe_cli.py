@@ -12,6 +12,8 @@ import pytest
 from PIL import Image
 
 from genlab.cli.main import main
+from genlab.core.errors import ConfigError
+from genlab.tools.probe import probe, table
 from helpers import assert_one_line_error
 
 
@@ -67,3 +69,15 @@ def test_model_with_neither_encoder_nor_features_is_a_one_line_error(cli, tmp_pa
     code, _, err = cli("probe", run)
     assert code == 2
     assert_one_line_error(err, "'multvae' has neither")
+
+
+def test_probe_from_python(trained_runs):
+    record = probe(trained_runs["vae"], n=200, k=10, split="train")
+    assert [r["name"] for r in record["rows"]] == ["model", "kmeans", "pixels"]
+    assert record["split"] == "train" and record["n_train"] == record["n_test"] == 200
+    assert all(0 <= r["accuracy"] <= 1 for r in record["rows"]) and 0 < record["chance"] < 1
+    assert record["rows"][1]["dim"] == 10 and record["rows"][2]["dim"] == 16 * 16
+    lines = table(record).splitlines()
+    assert len(lines) == 6 and lines[-1].startswith("chance (the most frequent class)")
+    with pytest.raises(ConfigError, match="--k 0"):
+        probe(trained_runs["vae"], k=0)

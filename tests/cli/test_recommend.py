@@ -15,8 +15,10 @@ import torch
 import genlab
 from genlab.api import evaluate
 from genlab.cli.main import main
+from genlab.core.errors import ConfigError
 from genlab.data import load_data
 from genlab.tools.bench import bench_model
+from genlab.tools.recommend import recommend, table
 from helpers import assert_one_line_error
 
 
@@ -188,3 +190,16 @@ def test_bad_ml100k_line(cli, tmp_path):
     code, _, err = cli("train", "multvae", "--data", "movielens", f"data.root={root}")
     assert code == 2
     assert_one_line_error(err, "u.data: line 3")
+
+
+def test_recommend_from_python(rec_run):
+    inter = load_data(genlab.load_config(rec_run).data).extras["interactions"]
+    user = int(inter.train_user_ids[2])
+    record = recommend(rec_run, user, 4)
+    seen = set(inter.item_ids[inter.train[2].indices].tolist())
+    assert [r["rank"] for r in record["items"]] == [1, 2, 3, 4]
+    assert not {r["item"] for r in record["items"]} & seen and record["clicked"] == len(seen)
+    assert recommend(rec_run, str(user), 4) == record  # the CLI's string id is the same user
+    assert table(record).splitlines()[0].startswith(f"user {user}: {len(seen)} items clicked")
+    with pytest.raises(ConfigError, match="whole numbers"):
+        recommend(rec_run, "x")

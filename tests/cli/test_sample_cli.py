@@ -12,10 +12,10 @@ from PIL import Image
 
 import genlab
 from genlab.cli.main import main
-from genlab.cli.sample import parse_label
 from genlab.core.errors import ConfigError
 from genlab.data.base import DataSpec
 from genlab.models.sampling import sample_truncated
+from genlab.tools.sample import parse_label, sample
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +197,18 @@ def test_attribute_label_names_its_file(cli, attrs_run):
 def test_bad_attribute_label_is_one_line(cli, attrs_run, label):
     err = one_line_error(cli, "sample", attrs_run, "--label", label)
     assert "comma-separated 0/1 values" in err and "large" in err
+
+
+def test_sample_from_python(trained_runs, tmp_path):
+    run = trained_runs["gan"]
+    path = sample(run, 6, seed=4, npy=True, out=tmp_path / "p.npy")
+    assert path == tmp_path / "p.npy"
+    expected = sample_truncated(
+        genlab.load(run), 6, None, generator=torch.Generator().manual_seed(4)
+    )
+    np.testing.assert_array_equal(np.load(path), expected.numpy().astype(np.float32))
+    png = sample(trained_runs["dcgan"], 4, truncation=0.7, interpolate=3)
+    assert png == trained_runs["dcgan"] / "samples" / "interpolate_trunc0.7_seed0.png"
+    assert png_size(png)[1] > png_size(png)[0]  # 4 rows of 3 columns: taller than wide
+    with pytest.raises(ConfigError, match="choose one"):
+        sample(run, grid="classes", interpolate=3)

@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from genlab.api import evaluate
+from genlab.core.errors import ConfigError
+from genlab.tools.truncation import text, truncation
 from helpers import assert_one_line_error
 
 
@@ -68,3 +70,18 @@ def test_one_line_errors(cli, trained_runs, tmp_path, model, argv, fragments):
     assert code == 2 and out == ""
     assert_one_line_error(err, *fragments)
     assert not (tmp_path / "t.png").exists()
+
+
+def test_truncation_from_python(trained_runs, tmp_path):
+    run, out = trained_runs["dcgan"], tmp_path / "py.png"
+    doc = truncation(run, [0.5, None], n=16, features="random", out=out, progress=False)
+    assert [r["truncation"] for r in doc["rows"]] == [0.5, None] and doc["plot"] == str(out)
+    assert out.is_file() and doc["n"] == doc["n_real"] == 16 and doc["data"]["against"] == "train"
+    # A list of bounds and the CLI's text give the same sweep; text() is what the CLI prints.
+    again = truncation(run, "0.5,none", n=16, features="random", out=out, progress=False)
+    assert again == doc
+    lines = text(doc, "test").splitlines()
+    assert lines[0].startswith("16 samples per bound vs 16 test images, seed 0; ")
+    assert [line.split()[0] for line in lines[2:5]] == ["0.5", "none", "data:train"]
+    with pytest.raises(ConfigError, match="not a truncation bound"):
+        truncation(run, [0.5, 0.0], n=16)

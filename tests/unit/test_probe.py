@@ -17,7 +17,7 @@ from genlab.tools.probe import (
     fit_kmeans,
     linear_probe,
     model_features,
-    probe,
+    probe_features,
     triangle_features,
 )
 
@@ -55,7 +55,7 @@ def test_kmeans_finds_well_separated_centres():
 
 def test_probe_on_raw_digit_pixels_is_well_above_chance():
     data = load_data(DataConfig(name="digits", image_size=8))
-    result = probe(None, data, k=20)
+    result = probe_features(None, data, k=20)
     rows = {r.name: r for r in result.rows}
     assert set(rows) == {"kmeans", "pixels"}
     assert result.chance < 0.15 and result.num_classes == 10

@@ -5,11 +5,9 @@ JSON for scripts; every evaluation is also appended to ``RUN/eval.json``. Image 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from genlab.api import evaluate
 from genlab.cli.args import add_checkpoint_args
-from genlab.core.errors import ConfigError
 from genlab.core.registry import METRICS
 from genlab.metrics import format_table
 from genlab.metrics.features import CHOICES
@@ -54,17 +52,15 @@ def add_parser(subs) -> None:
     p.set_defaults(run=run)
 
 
-def image_options(args) -> dict:
-    """The feature-space options of ``--features`` / ``--inception-weights``, checked."""
-    weights = args.inception_weights
-    if weights is not None and not Path(weights).is_file():
-        raise ConfigError(f"--inception-weights {weights}: no such file")
-    return {"features": args.features, "inception_weights": weights}
-
-
 def run(args) -> int:
-    options = {"k": args.k, "subsets": args.subsets, "subset_size": args.subset_size}
-    options.update(splits=args.splits, **image_options(args))
+    options = {
+        "k": args.k,
+        "subsets": args.subsets,
+        "subset_size": args.subset_size,
+        "splits": args.splits,
+        "features": args.features,
+        "inception_weights": args.inception_weights,
+    }
     results = evaluate(
         args.run_dir,
         args.metrics,

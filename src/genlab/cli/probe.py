@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import json
 
-from genlab import api
 from genlab.cli.args import add_checkpoint_args
-from genlab.core.errors import ConfigError, DataError
-from genlab.data import load_data
-from genlab.tools.probe import ProbeResult, check_data, feature_source, probe
+from genlab.tools.probe import probe, table
 
 
 def add_parser(subs) -> None:
@@ -34,40 +31,15 @@ def add_parser(subs) -> None:
 
 
 def run(args) -> int:
-    if args.n < 2:
-        raise ConfigError(f"--n {args.n}: give at least 2 images per split")
-    if args.k < 1:
-        raise ConfigError(f"--k {args.k}: give at least 1 centroid")
-    cfg = api.load_config(args.run_dir)
-    model = api.load(args.run_dir, step=args.step, ema=not args.no_ema, device=args.device)
-    feature_source(model)  # the model's errors before the data is loaded
-    data = load_data(cfg.data)
-    check_data(data)
-    if tuple(data.spec.shape) != tuple(model.spec.shape):
-        raise DataError(
-            f"dataset {cfg.data.name!r} now gives {data.spec.shape} but {args.run_dir} was "
-            f"trained on {model.spec.shape}; restore the data it was trained on"
-        )
-    if args.k > min(args.n, len(data.train)):
-        raise ConfigError(f"--k {args.k}: more centroids than training images used")
-    result = probe(model, data, args.split, args.n, args.k, args.seed)
-    head = {"run": str(args.run_dir), "model": cfg.model.name, "data": cfg.data.name}
-    head["split"] = args.split
-    if args.json:
-        print(json.dumps({**head, **result.to_dict()}, indent=2))
-    else:
-        print(table(head, result))
+    record = probe(
+        args.run_dir,
+        split=args.split,
+        n=args.n,
+        k=args.k,
+        seed=args.seed,
+        step=args.step,
+        ema=not args.no_ema,
+        device=args.device,
+    )
+    print(json.dumps(record, indent=2) if args.json else table(record))
     return 0
-
-
-def table(head: dict, r: ProbeResult) -> str:
-    lines = [
-        f"linear probe of {head['run']} ({head['model']}) on {head['data']} class labels: "
-        f"fitted on {r.n_train} train images, scored on {r.n_test} {head['split']} images",
-        f"{'features':<44} {'dim':>6}  {'accuracy':>8}",
-    ]
-    for row in r.rows:
-        mark = "" if row.converged else "  (did not converge)"
-        lines.append(f"{row.description:<44} {row.dim:>6}  {row.accuracy:>8.3f}{mark}")
-    lines.append(f"{'chance (the most frequent class)':<44} {'':>6}  {r.chance:>8.3f}")
-    return "\n".join(lines)

@@ -21,12 +21,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from genlab.core.errors import ConfigError
+from genlab.api import load, load_config
+from genlab.core.errors import ConfigError, DataError
+from genlab.data import load_data
 from genlab.data.base import DataBundle, Split
 from genlab.data.pixels import to_model
 from genlab.models.base import evaluating, has_encoder
@@ -162,7 +166,7 @@ def check_data(data: DataBundle) -> None:
         )
 
 
-def probe(
+def probe_features(
     model: torch.nn.Module | None,
     data: DataBundle,
     split: str = "test",
@@ -193,3 +197,60 @@ def probe(
     majority = int(np.bincount(train.y.numpy()).argmax())
     chance = (test.y == majority).float().mean().item()
     return ProbeResult(rows, chance, len(train), len(test), data.spec.num_classes)
+
+
+# ----------------------------------------------------------------------------- a run
+
+
+def probe(
+    run_dir: str | Path,
+    *,
+    split: str = "test",
+    n: int = 10_000,
+    k: int = 100,
+    seed: int = 0,
+    step: int | None = None,
+    ema: bool = True,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Linear probes (``probe_features``) of a run's checkpoint on its own labelled data: fitted
+    on at most ``n`` training images, scored on at most ``n`` images of ``split``, with ``k``
+    k-means centroids. Returns ``{"run", "model", "data", "split", "rows", "chance", "n_train",
+    "n_test", "num_classes"}``; each row has name, description, dim, accuracy in [0, 1] and
+    converged."""
+    if split not in ("train", "test"):
+        raise ConfigError(f"--split {split!r}: use train or test")
+    if n < 2:
+        raise ConfigError(f"--n {n}: give at least 2 images per split")
+    if k < 1:
+        raise ConfigError(f"--k {k}: give at least 1 centroid")
+    cfg = load_config(run_dir)
+    model = load(run_dir, step=step, ema=ema, device=device)
+    feature_source(model)  # the model's errors before the data is loaded
+    data = load_data(cfg.data)
+    check_data(data)
+    if tuple(data.spec.shape) != tuple(model.spec.shape):
+        raise DataError(
+            f"dataset {cfg.data.name!r} now gives {data.spec.shape} but {run_dir} was "
+            f"trained on {model.spec.shape}; restore the data it was trained on"
+        )
+    if k > min(n, len(data.train)):
+        raise ConfigError(f"--k {k}: more centroids than training images used")
+    result = probe_features(model, data, split, n, k, seed)
+    head = {"run": str(run_dir), "model": cfg.model.name, "data": cfg.data.name, "split": split}
+    return {**head, **result.to_dict()}
+
+
+def table(record: dict[str, Any]) -> str:
+    """The probe of a run (``probe``) for people: one line per feature set, then chance."""
+    lines = [
+        f"linear probe of {record['run']} ({record['model']}) on {record['data']} class labels: "
+        f"fitted on {record['n_train']} train images, scored on {record['n_test']} "
+        f"{record['split']} images",
+        f"{'features':<44} {'dim':>6}  {'accuracy':>8}",
+    ]
+    for row in record["rows"]:
+        mark = "" if row["converged"] else "  (did not converge)"
+        lines.append(f"{row['description']:<44} {row['dim']:>6}  {row['accuracy']:>8.3f}{mark}")
+    lines.append(f"{'chance (the most frequent class)':<44} {'':>6}  {record['chance']:>8.3f}")
+    return "\n".join(lines)
