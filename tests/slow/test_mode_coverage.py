@@ -11,4 +11,4 @@ from genlab.tools.coverage import sweep
 def test_gan_captures_every_mode_of_the_ring(tmp_path):
     (row,) = sweep(["gan"], ["ring8"], 1, tmp_path)
     assert row.modes == 8 and row.of == 8
-    assert row.hq >= 90.0  # the full recipe's 5-seed mean is in docs/benchmarks.md
+    assert row.hq >= 90.0  # the full recipe's 5-seed mean is in docs/results.md
