@@ -26,7 +26,7 @@ test: $(STAMP)
 # The suite again with torch held to AVX2 kernels, as on a CPU without native bf16 (there
 # bf16 runs 30-60x slower than fp32): what must never hang or assume the fast case.
 test-avx2: $(STAMP)
-	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -m 'not slow and not browser'
+	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -m 'not slow and not browser and not docs'
 
 bench: $(STAMP)
 	$(VENV)/bin/genlab bench --models vae,dcgan
