@@ -83,12 +83,16 @@ def load(
     return model.to(resolve_device(device)).eval()
 
 
+def check_split(split: str) -> str:
+    """``split`` when it names a split a run's data has (train, test), else ConfigError."""
+    if split not in ("train", "test"):
+        raise ConfigError(f"--split {split!r}: use train or test")
+    return split
+
+
 def load_config(run_dir: str | Path) -> RunConfig:
     """The resolved ``RunConfig`` saved in ``RUN/config.json``."""
     return read_run_config(run_dir)[0]
-
-
-__all__ = ["eval_context", "evaluate", "load", "load_config", "train", "validate"]
 
 
 def evaluate(
@@ -144,8 +148,7 @@ def eval_context(
     eval mode on ``device``, the first ``n`` items of ``split`` (all if None), the noise
     ``seed`` and the metric ``options`` (``features``, ``inception_weights``, ``k``, ...).
     Raises ConfigError for a bad split, count, batch size or a missing Inception weights file."""
-    if split not in ("train", "test"):
-        raise ConfigError(f"--split {split!r}: use train or test")
+    check_split(split)
     if n is not None and n < 1:
         raise ConfigError(f"--n {n}: give a positive number of images")
     if batch_size < 1:
@@ -162,3 +165,6 @@ def eval_context(
         Path(run_dir), cfg, model, resolve_device(device), step, seed, n, batch_size, split,
         options, progress,
     )  # fmt: skip
+
+
+__all__ = ["check_split", "eval_context", "evaluate", "load", "load_config", "train", "validate"]

@@ -60,14 +60,22 @@ class DtypeSpeed:
         return f"slow here: {ratio} (not native on this {self.device.upper()})"
 
 
-def _best_seconds(fn, warmup: int = 2, repeats: int = 5) -> float:
-    for _ in range(warmup):  # kernel choice, allocation, the thread pool's first start
+def best_seconds(
+    fn, *, warmup: int = 2, repeats: int = 5, inner: int = 1, sync=lambda: None
+) -> float:
+    """The best of ``repeats`` timings of ``inner`` calls of ``fn``, per call, after ``warmup``
+    untimed calls (kernel choice, allocation, the thread pool's first start); ``sync`` waits
+    for queued device work before each clock read (``torch.cuda.synchronize``)."""
+    for _ in range(warmup):
         fn()
     best = float("inf")
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        for _ in range(inner):
+            fn()
+        sync()
+        best = min(best, (time.perf_counter() - t0) / inner)
     return best
 
 
@@ -76,7 +84,7 @@ def _cpu_matmul_seconds(dtype: torch.dtype) -> float:
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(PROBE_SIZE, PROBE_SIZE, generator=gen).to(dtype)
     b = torch.randn(PROBE_SIZE, PROBE_SIZE, generator=gen).to(dtype)
-    return _best_seconds(lambda: torch.mm(a, b))
+    return best_seconds(lambda: torch.mm(a, b))
 
 
 def _cpu_slowdown(dtype: torch.dtype) -> float:

@@ -29,19 +29,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _best_seconds(fn, device: torch.device, repeats: int = 5, inner: int = 3) -> float:
-    fn()  # warm-up: kernel selection, allocation
-    best = float("inf")
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        _sync(device)
-        best = min(best, (time.perf_counter() - t0) / inner)
-    return best
-
-
 PEAK_MIN_SIZE, PEAK_MAX_SIZE = 256, 2048
 PEAK_CALL_S = 0.02  # grow the GEMM until one call takes this long (or reaches the max size)
 
@@ -90,7 +77,8 @@ def matmul_peak_gflops(device: torch.device, dtype=torch.float32) -> dict[str, f
     for name, make in methods.items():
         n = _gemm_size(make, device)
         call, flops = make(n)
-        rates[name] = flops / _best_seconds(call, device) / 1e9
+        seconds = hardware.best_seconds(call, warmup=1, inner=3, sync=lambda: _sync(device))
+        rates[name] = flops / seconds / 1e9
     rates["peak"] = max(rates.values())
     return {k: round(v, 1) for k, v in rates.items()}
 

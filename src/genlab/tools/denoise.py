@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from genlab.api import load, load_config
+from genlab.api import check_split, load, load_config
 from genlab.core.errors import ConfigError
 from genlab.core.io import atomic_write_bytes
 from genlab.data import load_data
@@ -71,8 +71,7 @@ def denoise(
     the per-pixel MSEs against the clean images on the [0, 1] scale and the PNG's path."""
     if not 1 <= n <= MAX_IMAGES:
         raise ConfigError(f"-n {n}: give between 1 and {MAX_IMAGES} images")
-    if split not in ("train", "test"):
-        raise ConfigError(f"--split {split!r}: use train or test")
+    check_split(split)
     cfg = load_config(run_dir)
     kind, level, note = resolve_corruption(cfg.model, corruption, noise_level)
     model = load(run_dir, step=step, device=device)

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from genlab.api import load, load_config
+from genlab.api import check_split, load, load_config
 from genlab.core.errors import ConfigError, DataError
 from genlab.core.io import atomic_write_bytes
 from genlab.core.registry import MODELS
@@ -41,8 +41,7 @@ def open_run(
     run_dir: str | Path, split: str, step: int | None, ema: bool, device: str
 ) -> tuple[torch.nn.Module, DataSpec, Split, Split]:
     """(model, data spec, the chosen split, the train split) of a run, after the checks."""
-    if split not in ("train", "test"):
-        raise ConfigError(f"--split {split!r}: use train or test")
+    check_split(split)
     cfg = load_config(run_dir)
     model = load(run_dir, step=step, ema=ema, device=device)
     if not has_encoder(model):

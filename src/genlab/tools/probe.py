@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genlab.api import load, load_config
+from genlab.api import check_split, load, load_config
 from genlab.core.errors import ConfigError, DataError
 from genlab.data import load_data
 from genlab.data.base import DataBundle, Split
@@ -218,8 +218,7 @@ def probe(
     k-means centroids. Returns ``{"run", "model", "data", "split", "rows", "chance", "n_train",
     "n_test", "num_classes"}``; each row has name, description, dim, accuracy in [0, 1] and
     converged."""
-    if split not in ("train", "test"):
-        raise ConfigError(f"--split {split!r}: use train or test")
+    check_split(split)
     if n < 2:
         raise ConfigError(f"--n {n}: give at least 2 images per split")
     if k < 1:
