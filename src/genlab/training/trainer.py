@@ -280,7 +280,7 @@ class Trainer:
     def _diverged(self, what: str) -> TrainingDiverged:
         latest = ckpt.latest_checkpoint(self.ckpt_root)
         kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint yet"
-        return TrainingDiverged(f"{what}; {kept}. Try a lower train.lr or another train.seed")
+        return TrainingDiverged(f"{what}; {kept}. Try a lower train.lr or another seed (seed=N)")
 
     # ------------------------------------------------------------------ evaluation
     def _eval_metrics(self) -> list[tuple[str, str, int | None]]:
