@@ -119,6 +119,7 @@ class RunConfig(Section):
 
 
 def preset_names() -> list[str]:
+    """The names of the bundled presets (``presets/*.yaml``), sorted."""
     files = resources.files("genlab.presets").iterdir()
     return sorted(f.name[:-5] for f in files if f.name.endswith(".yaml"))
 

@@ -1,0 +1,42 @@
+"""The public API (docs/api.md): every name of ``genlab.__all__`` exists and is documented, and
+every ``genlab`` subcommand has a Python function of the same name."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import genlab
+from genlab.cli.main import build_parser
+
+PYTHON_NAME = {"eval": "evaluate", "list": "list_models"}  # Python keywords / builtins
+API_DOC = Path(__file__).parents[2] / "docs" / "api.md"
+
+
+def subcommands() -> list[str]:
+    parser = build_parser()
+    (subs,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(subs.choices)
+
+
+def test_every_public_name_exists_and_has_a_docstring():
+    for name in genlab.__all__:
+        obj = getattr(genlab, name)
+        if callable(obj) and not isinstance(obj, type):
+            assert obj.__doc__, f"genlab.{name} has no docstring"
+
+
+def test_every_subcommand_is_a_python_function_of_the_same_name():
+    commands = subcommands()
+    assert {"train", "sample", "eval", "doctor"} <= set(commands)
+    for command in commands:
+        name = PYTHON_NAME.get(command, command)
+        assert name in genlab.__all__, f"`genlab {command}` has no genlab.{name}"
+        assert callable(getattr(genlab, name)) or hasattr(getattr(genlab, name), "recon")
+
+
+def test_the_api_page_lists_every_public_name():
+    listed = set(re.findall(r"`genlab\.(\w+)", API_DOC.read_text()))
+    missing = sorted(set(genlab.__all__) - listed - {"__version__"})
+    assert missing == []
