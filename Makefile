@@ -10,12 +10,12 @@ DEMO   := runs/demo
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,mnist]'
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/genlab train vae   --data digits --preset demo_vae   --out $(DEMO)/vae
-	$(VENV)/bin/genlab train dcgan --data digits --preset demo_dcgan --out $(DEMO)/dcgan
+	$(VENV)/bin/genlab train vae   --data mnist_small --preset demo_vae   --out $(DEMO)/vae
+	$(VENV)/bin/genlab train dcgan --data mnist_small --preset demo_dcgan --out $(DEMO)/dcgan
 	@echo
 	@echo "VAE samples:   $(DEMO)/vae/samples/ (newest: $$(ls -v $(DEMO)/vae/samples | tail -n 1))"
 	@echo "DCGAN samples: $(DEMO)/dcgan/samples/ (newest: $$(ls -v $(DEMO)/dcgan/samples | tail -n 1))"
