@@ -155,3 +155,27 @@ def test_eval_every_logs_image_metrics(standin, tmp_path):
 
     events = EventAccumulator(str(run / "tb")).Reload()
     assert {"eval/fid", "eval/coverage", "eval/data/fid"} <= set(events.Tags()["scalars"])
+
+
+def test_confident_equals_a_direct_reading(standin, trained_runs):
+    """% labelled with p >= 0.9, classes seen and the histogram's KL to uniform, recomputed from
+    the stand-in head's logits of the same samples and test images."""
+    from scipy.stats import entropy
+
+    rows = evaluate(trained_runs["dcgan"], "confident", n=40, progress=False, record=False)
+    got = {(r.system, r.name): r.value for r in rows}
+    bundle = load_data(build_config("dcgan", preset="tiny_dcgan").data)
+    real = head(to_model(bundle.test.x[:40]).float())
+    probs = real.double().softmax(1).numpy()
+    counts = [int((probs.argmax(1) == c).sum()) for c in range(10)]
+    assert got[("data", "confident")] == pytest.approx(100 * (probs.max(1) >= 0.9).mean())
+    assert got[("data", "classes")] == sum(c > 0 for c in counts)
+    assert got[("data", "class_kl")] == pytest.approx(entropy(counts, [1] * 10), abs=1e-12)
+    assert 0 <= got[("model", "confident")] <= 100 and 1 <= got[("model", "classes")] <= 10
+
+
+def test_confident_needs_a_classifier(cli, trained_runs):
+    code, _, err = cli("eval", trained_runs["dcgan"], "--metrics", "confident", "--features",
+                       "random", "--n", "8")  # fmt: skip
+    assert code == 2
+    assert_one_line_error(err, "metric 'confident' needs a classifier")

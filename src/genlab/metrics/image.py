@@ -1,4 +1,5 @@
-"""Image quality metrics in a feature space: ``fid``, ``kid``, ``is``, ``prdc``, ``memorisation``.
+"""Image quality metrics in a feature space: ``fid``, ``kid``, ``is``, ``prdc``, ``memorisation``,
+``confident`` (what the data's classifier reads in the samples).
 
 Real images are the evaluation split (``--split``, cut to ``--n``); generated images are as many
 (``--n``, at most 10,000), drawn with the evaluation seed; conditional models sample with
@@ -26,6 +27,7 @@ from genlab.core.errors import ConfigError
 from genlab.metrics import stats
 from genlab.metrics.base import EvalContext, MetricResult, register_metric
 from genlab.metrics.features import FeatureSpace, feature_space
+from genlab.metrics.modes import kl_to_uniform
 from genlab.models.base import evaluating
 from genlab.models.sampling import require_generator, sample_truncated
 
@@ -187,6 +189,51 @@ def inception_score(ctx: EvalContext, param: int | None) -> list[MetricResult]:
         source = f"{len(logits)} samples" if what else f"{len(logits)} {ctx.split} images"
         note = f"± sd (spread) over {splits} splits of {source}, seed {ctx.seed}; {space.note}"
         rows.append(MetricResult("is", mean, None, "", len(logits), note, system, spread=std))
+    return rows
+
+
+CONFIDENT = 0.9
+
+
+def label_rows(logits: Tensor, names: tuple[str, ...] | None) -> dict[str, Any]:
+    """What a classifier says of a set of images: the % it labels with probability >= 0.9, the
+    classes it predicts at least once, and the predicted-class histogram's KL to uniform."""
+    probs = logits.double().softmax(dim=1)
+    top, label = probs.max(dim=1)
+    counts = torch.bincount(label, minlength=probs.shape[1])
+    names = names or tuple(str(i) for i in range(len(counts)))
+    histogram = " ".join(f"{n}:{int(c)}" for n, c in zip(names, counts.tolist(), strict=True))
+    return {
+        "confident": 100 * float((top >= CONFIDENT).double().mean()),
+        "classes": float((counts > 0).sum()),
+        "class_kl": kl_to_uniform(counts),
+        "histogram": histogram,
+    }
+
+
+@register_metric(
+    "confident", help="% of samples the data's classifier labels with p >= 0.9; classes seen"
+)
+def confident(ctx: EvalContext, param: int | None) -> list[MetricResult]:
+    space = image_space(ctx, "metric 'confident'")
+    if space.classify is None:
+        raise ConfigError(
+            f"metric 'confident' needs a classifier; the feature space {space.name!r} has none "
+            "(it needs labelled data and --features classifier or auto)"
+        )
+    rows = []
+    names, k = ctx.model.spec.class_names, ctx.model.spec.num_classes
+    for system, logits, what in (
+        ("model", generated_features(ctx, "logits"), "samples"),
+        ("data", real_features(ctx, "logits"), f"{ctx.split} images"),
+    ):
+        got, n = label_rows(logits, names), len(logits)
+        note = f"{n} {what}, seed {ctx.seed}; {space.note}; predicted classes {got['histogram']}"
+        rows += [
+            MetricResult("confident", got["confident"], None, "%", n, f"p >= 0.9; {note}", system),
+            MetricResult("classes", got["classes"], None, f"of {k}", n, note, system),
+            MetricResult("class_kl", got["class_kl"], None, "nats", n, "0 = uniform", system),
+        ]
     return rows
 
 
