@@ -24,9 +24,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # The suite again with torch held to AVX2 kernels, as on a CPU without native bf16 (there
-# bf16 runs 30-60x slower than fp32): what must never hang or assume the fast case.
+# bf16 runs 30-60x slower than fp32): what must never hang or assume the fast case. The
+# multi-process tests (gloo, no CPU-specific kernels of their own) run once, in `make test`.
 test-avx2: $(STAMP)
-	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -m 'not slow and not browser and not docs'
+	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -m 'not slow and not browser and not docs' --deselect tests/training/test_distributed.py
 
 bench: $(STAMP)
 	$(VENV)/bin/genlab bench --models vae,dcgan
