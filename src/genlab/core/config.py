@@ -33,7 +33,9 @@ class ModelConfig(Section):
 
 class DataConfig(Section):
     name: str = Field("digits", description="registered dataset name (`genlab list`)")
-    root: str | None = Field(None, description="directory of the files (mnist, imagefolder)")
+    root: str | None = Field(
+        None, description="directory of the files (mnist, cifar10, imagefolder, ...)"
+    )
     image_size: int | None = Field(None, ge=4, le=256, description="resize to this square size")
     channels: Literal[1, 3] | None = Field(None, description="imagefolder: 1 = grey, 3 = RGB")
     test_fraction: float = Field(0.1, gt=0, lt=1, description="held-out share")
@@ -42,6 +44,12 @@ class DataConfig(Section):
     sigma: float | None = Field(None, gt=0, description="mixtures: std of each mode")
     radius: float | None = Field(None, gt=0, description="ring8: radius of the circle of modes")
     cache_dir: str | None = Field(None, description="imagefolder: where decoded arrays are kept")
+    crop: int | None = Field(
+        None, ge=8, description="imagefolder: side of the centred square cut before resizing"
+    )
+    download: bool = Field(
+        False, description="mnist, fashion_mnist, kmnist, cifar10: fetch missing files (checked)"
+    )
     num_users: int | None = Field(None, ge=20, description="clicks: users; None = 6000")
     num_items: int | None = Field(None, ge=10, description="clicks: items; None = 1000")
     min_rating: float = Field(4.0, ge=0, description="movielens: ratings >= this count as clicks")

@@ -10,7 +10,7 @@ from genlab.data.base import DataBundle, DataSpec, Split, load_data, register_da
 # Registration happens on import: every loader module of this package (a new dataset is a new
 # file here, nothing else to edit).
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in ("base", "pixels", "recsys"):
+    if _module.name not in ("base", "download", "pixels", "recsys"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["DataBundle", "DataSpec", "Split", "load_data", "register_dataset"]
