@@ -6,7 +6,7 @@ model = genlab.load(run)
 images = model.sample(16, generator=torch.Generator().manual_seed(0))  # (16, 1, H, W)
 """
 
-from genlab import data, models  # noqa: F401  (registers datasets and models)
+from genlab import data, models  # registers datasets and models; data.download/list_downloads
 from genlab.api import evaluate, load, load_config, train
 from genlab.core.config import RunConfig, build_config, preset_names
 from genlab.core.errors import GenlabError
@@ -51,6 +51,7 @@ __all__ = [
     "build_config",
     "compare",
     "coverage",
+    "data",
     "denoise",
     "doctor",
     "edit",

@@ -135,8 +135,9 @@ def test_idx_corrupt_gzip(tmp_path, cut):
 
 
 def test_idx_missing_root_and_files(tmp_path):
-    with pytest.raises(ConfigError, match=r"needs data.root=DIR.*train-images-idx3-ubyte\[\.gz\]"):
-        load_data(DataConfig(name="mnist"))
+    with pytest.raises(DataError, match=r"'mnist' is not in .*genlab data download mnist") as err:
+        load_data(DataConfig(name="mnist"))  # nothing downloaded into the session's cache
+    check_one_line(err, "data.download=true", "data.root=DIR")
     with pytest.raises(DataError, match=r"nowhere.*does not exist") as err:
         load_data(DataConfig(name="mnist", root=str(tmp_path / "nowhere")))
     check_one_line(err)
@@ -350,3 +351,13 @@ def test_cache_key_covers_listing_and_settings():
     others = [changed, files[:1], [*files, ("d.png", 1, 1)]]
     assert all(imagefolder.cache_key(f, 64, 3) != key for f in others)
     assert imagefolder.cache_key(files, 32, 3) != key and imagefolder.cache_key(files, 64, 1) != key
+
+
+@pytest.mark.parametrize(
+    ("name", "first_class"), [("mnist", "0"), ("fashion_mnist", "T-shirt/top"), ("kmnist", "o")]
+)
+def test_every_idx_dataset_reads_the_same_files_with_its_class_names(tmp_path, name, first_class):
+    arrays = make_idx_dir(tmp_path, gz=True)
+    data = load_data(DataConfig(name=name, root=str(tmp_path)))
+    np.testing.assert_array_equal(data.train.x[:, 0].numpy(), arrays["train-images-idx3-ubyte"])
+    assert data.spec.class_names[0] == first_class and len(data.spec.class_names) == 10

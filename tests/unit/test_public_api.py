@@ -14,10 +14,16 @@ PYTHON_NAME = {"eval": "evaluate", "list": "list_models"}  # Python keywords / b
 API_DOC = Path(__file__).parents[2] / "docs" / "api.md"
 
 
+PYTHON_TOOL_NAME = {("data", "list"): "list_downloads"}
+
+
+def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(found[0].choices) if found else {}
+
+
 def subcommands() -> list[str]:
-    parser = build_parser()
-    (subs,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return sorted(subs.choices)
+    return sorted(subparsers(build_parser()))
 
 
 def test_every_public_name_exists_and_has_a_docstring():
@@ -28,12 +34,19 @@ def test_every_public_name_exists_and_has_a_docstring():
 
 
 def test_every_subcommand_is_a_python_function_of_the_same_name():
-    commands = subcommands()
-    assert {"train", "sample", "eval", "doctor"} <= set(commands)
-    for command in commands:
+    """``genlab CMD`` is ``genlab.CMD(...)``; ``genlab CMD TOOL`` is ``genlab.CMD.TOOL(...)``."""
+    commands = subparsers(build_parser())
+    assert {"train", "sample", "eval", "doctor", "latent", "data"} <= set(commands)
+    for command, parser in commands.items():
         name = PYTHON_NAME.get(command, command)
         assert name in genlab.__all__, f"`genlab {command}` has no genlab.{name}"
-        assert callable(getattr(genlab, name)) or hasattr(getattr(genlab, name), "recon")
+        obj = getattr(genlab, name)
+        tools = subparsers(parser)
+        if not tools:
+            assert callable(obj), f"genlab.{name} is not callable"
+        for tool in tools:
+            attr = PYTHON_TOOL_NAME.get((command, tool), tool)
+            assert callable(getattr(obj, attr, None)), f"`genlab {command} {tool}`: no {attr}"
 
 
 def test_the_api_page_lists_every_public_name():

@@ -1,5 +1,7 @@
-"""MNIST (LeCun et al. 1998) and Fashion-MNIST (Xiao et al. 2017, arXiv:1708.07747) from the
-IDX files in ``data.root``, with the official train/test split. Nothing is downloaded.
+"""MNIST (LeCun et al. 1998), Fashion-MNIST (Xiao et al. 2017, arXiv:1708.07747) and
+Kuzushiji-MNIST (Clanuwat et al. 2018, arXiv:1812.01718) from their IDX files, with the official
+train/test split. The files are read from ``data.root``, else from the download folder
+(``genlab.data.downloads``: fetched there by ``genlab data download`` or ``data.download=true``).
 
 The IDX format: a 4-byte big-endian magic ``00 00 TT NN`` (TT = element type, 0x08 = unsigned
 byte, the only type these datasets use; NN = number of dimensions), NN big-endian uint32 sizes,
@@ -17,8 +19,9 @@ import numpy as np
 import torch
 
 from genlab.core.config import DataConfig
-from genlab.core.errors import ConfigError, DataError
+from genlab.core.errors import DataError
 from genlab.data.base import DataBundle, Split, image_spec, register_dataset, resize_images
+from genlab.data.downloads import dataset_root
 
 UBYTE = 0x08
 # Type codes other IDX files use; named in the error so the user knows what they have.
@@ -30,11 +33,13 @@ FILES = {
 NATIVE_SIZE = 28
 NUM_CLASSES = 10
 MNIST_CLASSES = tuple(str(i) for i in range(NUM_CLASSES))
+# The ten hiragana of KMNIST's class map (kmnist_classmap.csv), romanised.
+KMNIST_CLASSES = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
-_REFETCH = "download it again (see docs/datasets.md)"
+_REFETCH = "delete it and download it again (`genlab data download`, docs/datasets.md)"
 
 
 def _read_bytes(path: Path) -> bytearray:
@@ -145,14 +150,9 @@ def _read_split(image_file: Path, label_file: Path) -> Split:
 
 
 def load_idx_dataset(name: str, cfg: DataConfig, class_names: tuple[str, ...]) -> DataBundle:
-    """The four IDX files in ``cfg.root`` -> uint8 (N, 1, S, S) splits, S = ``cfg.image_size``
-    (default 28), int64 labels 0..9."""
-    if not cfg.root:
-        raise ConfigError(
-            f"dataset {name!r} needs data.root=DIR, a directory holding the IDX files "
-            f"(train-images-idx3-ubyte[.gz], ...)"
-        )
-    root = Path(cfg.root).expanduser()
+    """The four IDX files in ``cfg.root`` (or the download folder) -> uint8 (N, 1, S, S)
+    splits, S = ``cfg.image_size`` (default 28), int64 labels 0..9."""
+    root = dataset_root(name, cfg)
     if not root.is_dir():
         what = "is not a directory" if root.exists() else "does not exist"
         raise DataError(
@@ -180,8 +180,8 @@ def load_idx_dataset(name: str, cfg: DataConfig, class_names: tuple[str, ...]) -
 
 @register_dataset(
     "mnist",
-    uses=("root", "image_size"),
-    help="MNIST handwritten digits from IDX files in data.root (60k/10k, 28x28 grey, 10 classes)",
+    uses=("root", "image_size", "download"),
+    help="MNIST handwritten digits, IDX files (60k/10k, 28x28 grey, 10 classes; downloadable)",
 )
 def load_mnist(cfg: DataConfig) -> DataBundle:
     return load_idx_dataset("mnist", cfg, MNIST_CLASSES)
@@ -189,8 +189,17 @@ def load_mnist(cfg: DataConfig) -> DataBundle:
 
 @register_dataset(
     "fashion_mnist",
-    uses=("root", "image_size"),
-    help="Fashion-MNIST clothing from IDX files in data.root (60k/10k, 28x28 grey, 10 classes)",
+    uses=("root", "image_size", "download"),
+    help="Fashion-MNIST clothing, IDX files (60k/10k, 28x28 grey, 10 classes; downloadable)",
 )
 def load_fashion_mnist(cfg: DataConfig) -> DataBundle:
     return load_idx_dataset("fashion_mnist", cfg, FASHION_CLASSES)
+
+
+@register_dataset(
+    "kmnist",
+    uses=("root", "image_size", "download"),
+    help="Kuzushiji-MNIST cursive hiragana, IDX files (60k/10k, 28x28 grey; downloadable)",
+)
+def load_kmnist(cfg: DataConfig) -> DataBundle:
+    return load_idx_dataset("kmnist", cfg, KMNIST_CLASSES)
