@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cifar_files import make_batches, write_folder
+
 
 @dataclass
 class PageState:
@@ -88,9 +90,16 @@ def write_movielens(root: Path) -> None:
                 out.writerow([user, movie + 1, rng.choice([3.0, 4.0, 4.5, 5.0]), 1_000_000])
 
 
+def write_cifar10(root: Path) -> None:
+    """The six batch files of CIFAR-10's binary release, 8 records each."""
+    write_folder(root, make_batches(records=8))
+
+
 STANDINS: dict[str, Callable[[Path], None]] = {
     "mnist": write_idx,
     "fashion_mnist": write_idx,
+    "kmnist": write_idx,
+    "cifar10": write_cifar10,
     "imagefolder": write_image_folder,
     "movielens": write_movielens,
 }

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import genlab.data.downloads as dl
+from cifar_files import make_batches, write_archive
 from genlab.cli.main import main
 from genlab.core.config import DataConfig
 from genlab.core.errors import DataError
@@ -278,3 +279,18 @@ def test_pinned_sources_are_well_formed(name):
     assert len({f.name for f in src.files}) == len(src.files)
     for f in src.files:
         assert re.fullmatch(r"[0-9a-f]{64}", f.sha256) and f.size > 1000
+
+
+def test_cifar10_downloads_as_one_archive_and_trains_from_it(server, monkeypatch, tmp_path, cli):
+    archive = write_archive(tmp_path / "cifar-10-binary.tar.gz", make_batches(records=8))
+    body = archive.read_bytes()
+    server.files[archive.name] = body
+    pinned = RemoteFile(archive.name, len(body), hashlib.sha256(body).hexdigest())
+    monkeypatch.setitem(SOURCES, "cifar10", Source((pinned,), (server.url("stop"),), "", "t"))
+    monkeypatch.setenv("GENLAB_DATA", str(tmp_path / "data"))
+    code, out, err = cli("data", "download", "cifar10")
+    assert code == 0, err
+    assert "cifar10: 1 file(s)" in out
+    assert (tmp_path / "data" / "cifar10" / archive.name).read_bytes() == body
+    data = load_data(DataConfig(name="cifar10"))
+    assert data.train.x.shape == (40, 3, 32, 32) and data.test.x.shape == (8, 3, 32, 32)

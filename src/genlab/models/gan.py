@@ -4,7 +4,8 @@ Every variant is a configuration of ``GAN``: registry defaults plus a preset wit
 training hyperparameters (docs/models/gan.md has each objective and the command of its figure).
 
 - ``gan``: MLP networks for 2-D data; ``dcgan`` (Radford et al. 2016, arXiv:1511.06434):
-  strided conv nets, batch norm, the non-saturating loss.
+  strided conv nets, batch norm, the non-saturating loss. ``model.arch=cnn32`` swaps in the
+  32x32 "standard CNN" of the CIFAR-10 comparisons (``genlab.nn.cnn32``) for any variant.
 - ``wgan`` (Arjovsky et al. 2017, arXiv:1701.07875): the Wasserstein loss, critic weights
   clipped to [-c, c] after every critic step, 5 critic steps per generator step (100 at the
   first 25 generator steps and every 500th, as the authors' code).
@@ -40,6 +41,8 @@ from genlab.losses.adversarial import ADVERSARIAL_LOSSES, LossPair, discriminato
 from genlab.losses.penalties import gradient_penalty
 from genlab.models.base import GenerativeModel, evaluating, frozen
 from genlab.models.optim import make_optimizer
+from genlab.nn.cnn32 import SIZE as CNN32_SIZE
+from genlab.nn.cnn32 import CNN32Encoder, CNN32Generator
 from genlab.nn.conv import ConvDecoder, ConvEncoder, dcgan_init
 from genlab.nn.layers import (
     JOINS,
@@ -56,10 +59,12 @@ from genlab.nn.mlp import mlp
 
 
 class GANConfig(ModelConfig):
-    arch: Literal["mlp", "conv"] = Field("conv", description="network family")
+    arch: Literal["mlp", "conv", "cnn32"] = Field(
+        "conv", description="network family; cnn32: the 32x32 standard CNN of Miyato et al. 2018"
+    )
     latent_dim: int = Field(100, ge=1)
-    g_width: int = Field(64, ge=1, description="conv: generator channels at the output end")
-    d_width: int = Field(64, ge=1, description="conv: discriminator channels of the first layer")
+    g_width: int = Field(64, ge=1, description="conv, cnn32: generator channels at the output end")
+    d_width: int = Field(64, ge=1, description="conv, cnn32: D channels of the first layer")
     hidden: list[int] = Field([128, 128], description="mlp: hidden widths of G and D")
     loss: Literal[tuple(ADVERSARIAL_LOSSES)] = "nonsaturating"  # type: ignore[valid-type]
     g_norm: Norm = "batch"
@@ -127,6 +132,8 @@ def build_generator(cfg: GANConfig, spec: DataSpec, code_dim: int) -> nn.Module:
     if cfg.arch == "conv":
         c, h, _ = spec.shape
         return nn.Sequential(ConvDecoder(z, c, h, cfg.g_width, factory), nn.Tanh())
+    if cfg.arch == "cnn32":
+        return nn.Sequential(CNN32Generator(z, spec.shape[0], cfg.g_width, factory), nn.Tanh())
     dim = int(torch.tensor(spec.shape).prod())
     out: list[nn.Module] = [nn.Unflatten(1, spec.shape)]
     if spec.kind == "image":
@@ -146,6 +153,9 @@ def build_discriminator(cfg: GANConfig, spec: DataSpec, cond_dim: int) -> Discri
         c, h, _ = spec.shape
         trunk: nn.Module = ConvEncoder(c * cfg.pack + extra, h, cfg.d_width, factory)
         features = trunk.features
+    elif cfg.arch == "cnn32":
+        trunk = CNN32Encoder(spec.shape[0] * cfg.pack + extra, cfg.d_width, factory)
+        features = trunk.features
     else:
         d_in = int(torch.tensor(spec.shape).prod()) * cfg.pack + extra
         trunk = mlp_trunk(d_in, cfg.hidden, factory)
@@ -158,8 +168,13 @@ def build_discriminator(cfg: GANConfig, spec: DataSpec, cond_dim: int) -> Discri
 
 def check_config(cfg: GANConfig, spec: DataSpec, pair: LossPair) -> None:
     """One-line errors for options that do not fit together or do not fit the data."""
-    if cfg.arch == "conv" and spec.kind != "image":
-        raise ConfigError("model.arch=conv needs image data; use model.arch=mlp for points")
+    if cfg.arch != "mlp" and spec.kind != "image":
+        raise ConfigError(f"model.arch={cfg.arch} needs image data; use model.arch=mlp for points")
+    if cfg.arch == "cnn32" and spec.shape[1:] != (CNN32_SIZE, CNN32_SIZE):
+        raise ConfigError(
+            f"model.arch=cnn32 is a 32x32 network, but the images are {spec.shape[1]}x"
+            f"{spec.shape[2]}; set data.image_size=32 or use model.arch=conv"
+        )
     if (cfg.real_label != 1.0 or cfg.label_flip > 0) and pair.d_soft is None:
         bce = ", ".join(k for k, v in ADVERSARIAL_LOSSES.items() if v.d_soft is not None)
         raise ConfigError(
@@ -193,9 +208,9 @@ def check_config(cfg: GANConfig, spec: DataSpec, pair: LossPair) -> None:
         )
     if cfg.embed_dim is not None and cfg.condition != "labels":
         raise ConfigError("model.embed_dim embeds class labels; it needs model.condition=labels")
-    wrong = {"conv": "concat", "mlp": "channels"}[cfg.arch]
+    wrong = "channels" if cfg.arch == "mlp" else "concat"
     if cfg.condition != "none" and cfg.d_condition == wrong:
-        fits = "channels" if cfg.arch == "conv" else "concat"
+        fits = "concat" if cfg.arch == "mlp" else "channels"
         raise ConfigError(
             f"model.d_condition={wrong} does not fit model.arch={cfg.arch}; "
             f"use {fits} or projection"
@@ -264,7 +279,7 @@ class GAN(GenerativeModel):
         if code is not None:
             self.generator = ConditionalGenerator(self.generator, code)
         self.discriminator = build_discriminator(cfg, spec, cond_dim)
-        if cfg.arch == "conv":
+        if cfg.arch in ("conv", "cnn32"):  # N(0, 0.02), as the DCGAN and SN-GAN code
             dcgan_init(self)
         if attrs:  # training frequency of each attribute: the default of ``sample``
             self.register_buffer("attr_freq", torch.full((cond_dim,), 0.5))
