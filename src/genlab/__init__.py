@@ -22,6 +22,7 @@ from genlab.tools.coverage import sweep as coverage
 from genlab.tools.denoise import denoise
 from genlab.tools.doctor import report as doctor
 from genlab.tools.edit_run import edit
+from genlab.tools.labs import lab, list_labs
 from genlab.tools.probe import probe
 from genlab.tools.recommend import recommend
 from genlab.tools.report import write_report as report
@@ -55,6 +56,8 @@ __all__ = [
     "denoise",
     "doctor",
     "edit",
+    "lab",
+    "list_labs",
     "evaluate",
     "latent",
     "list_datasets",
