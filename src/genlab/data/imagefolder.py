@@ -3,13 +3,18 @@
 Layout: images in the root's sub-folders are labelled by sub-folder (sorted names are the classes,
 searched recursively below each); images directly in the root, with no class sub-folders, are
 unlabelled. Each image is converted to grey or RGB, resized so its shorter side is
-``image_size`` (bicubic) and centre-cropped square. Hidden files and folders (``.name``, e.g.
-macOS ``._x.png`` resource forks) are skipped.
+``image_size`` (bicubic) and centre-cropped square. With ``data.crop`` set, the centred
+crop x crop square of source pixels is cut first and that square is resized to ``image_size``
+(the DCGAN CelebA recipe: 108 of a 178x218 face); an image smaller than the crop is an error.
+Hidden files and folders (``.name``, e.g. macOS ``._x.png`` resource forks) are skipped.
 
 Cache: ``images-KEY.npy`` + ``manifest-KEY.json``, KEY a hash of the settings and of every file's
 relative path, size and mtime, so touching, adding or removing a file is noticed on the next run.
 It lives in ``data.cache_dir``, else ``ROOT/.genlab-cache/``, else (root not writable)
-``$GENLAB_CACHE/imagefolder/<hash of the root>/`` (``genlab.core.io.cache_root``).
+``$GENLAB_CACHE/imagefolder/<hash of the root>/`` (``genlab.core.io.cache_root``). A current
+cache is memory-mapped (copy-on-write) instead of read into a fresh buffer: its pages come from
+the OS's file cache, a write to the array never reaches the file, and a second run's cost is
+the listing, the key and the train/test split's one copy of the array.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from math import ceil
 from pathlib import Path
 
 import numpy as np
@@ -49,40 +55,73 @@ FileEntry = tuple[str, int, int]  # (relative posix path, size in bytes, mtime_n
 # ----------------------------------------------------------------------------- pure helpers
 
 
-def resize_and_crop(img: Image.Image, size: int, mode: str) -> np.ndarray:
-    """PIL image of any size -> uint8 (C, size, size), C = 1 for mode "L", 3 for "RGB": the
-    centred square of side min(W, H), resampled bicubic (antialiased when shrinking)."""
+def centre_box(w: int, h: int, crop: int) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the centred crop x crop square of a W x H image, on whole
+    pixels (offsets rounded down: ``(W - crop) // 2``)."""
+    left, top = (w - crop) // 2, (h - crop) // 2
+    return left, top, left + crop, top + crop
+
+
+def resize_and_crop(
+    img: Image.Image, size: int, mode: str, box: tuple[float, ...] | None = None
+) -> np.ndarray:
+    """PIL image of any size -> uint8 (C, size, size), C = 1 for mode "L", 3 for "RGB", resampled
+    bicubic (antialiased when shrinking). The square shown is ``box`` (left, top, right, bottom
+    in the image's pixels), by default the centred one of side min(W, H). A box on whole pixels
+    is cut before the resize, so its edges are not filtered with the pixels beyond it."""
     if img.mode != mode:
         img = img.convert(mode)
-    w, h = img.size
-    side = min(w, h)
-    left, top = (w - side) / 2, (h - side) / 2
-    # Crop and resize in one resampling: no rounding of an intermediate size.
-    box = (left, top, left + side, top + side)
-    img = img.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
+    bicubic = Image.Resampling.BICUBIC
+    if box is not None and all(float(v).is_integer() for v in box):
+        img = img.crop(tuple(int(v) for v in box)).resize((size, size), bicubic, reducing_gap=3.0)
+    else:
+        if box is None:
+            w, h = img.size
+            side = min(w, h)
+            left, top = (w - side) / 2, (h - side) / 2
+            box = (left, top, left + side, top + side)
+        # Crop and resize in one resampling: no rounding of an intermediate size.
+        img = img.resize((size, size), bicubic, box=box, reducing_gap=3.0)
     arr = np.asarray(img)  # (S, S) or (S, S, 3)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
-def decode_image(path: Path, size: int, mode: str) -> np.ndarray:
-    """One image file -> uint8 (C, size, size); ``DataError`` naming the file if unreadable."""
+def decode_image(path: Path, size: int, mode: str, crop: int | None = None) -> np.ndarray:
+    """One image file -> uint8 (C, size, size); ``DataError`` naming the file if unreadable, or
+    if ``crop`` is set and the image is smaller than crop x crop. JPEGs are decoded at 1/2, 1/4
+    or 1/8 scale (cheaply, in the decoder) while the square shown keeps >= ``size`` pixels."""
     try:
         with Image.open(path) as img:
-            img.draft(None, (size, size))  # JPEG: the decoder downscales by 2, 4 or 8, cheaply
+            w, h = img.size
+            if crop is not None and (w < crop or h < crop):
+                raise DataError(
+                    f"image {path} is {w}x{h}, smaller than data.crop={crop}; "
+                    "lower data.crop or remove the image"
+                )
+            want = (size, size) if crop is None else (ceil(w * size / crop), ceil(h * size / crop))
+            drafted = img.draft(None, want)  # None, or (mode, (0, 0, W / scale, H / scale))
+            shrink = 1.0 if drafted is None else drafted[1][2] / w
+            stored = img.size
             img.load()
             ImageOps.exif_transpose(img, in_place=True)  # camera photos: upright, as viewers show
-            return resize_and_crop(img, size, mode)
+            box = None
+            if crop is not None:
+                if img.size != stored:  # turned a quarter: so is the crop's frame
+                    w, h = h, w
+                box = tuple(v * shrink for v in centre_box(w, h, crop))
+            return resize_and_crop(img, size, mode, box)
     except DECODE_ERRORS as e:
         raise DataError(f"cannot decode image {path}: {e}; delete or replace the file") from None
 
 
-def cache_key(files: Sequence[FileEntry], image_size: int, channels: int) -> str:
+def cache_key(
+    files: Sequence[FileEntry], image_size: int, channels: int, crop: int | None = None
+) -> str:
     """sha256 hex of the settings and the listing; equal keys mean the cache is current."""
-    blob = json.dumps(
-        {"version": FORMAT_VERSION, "image_size": image_size, "channels": channels,
-         "files": [list(f) for f in files]},
-        separators=(",", ":"),
-    )  # fmt: skip
+    settings = {"version": FORMAT_VERSION, "image_size": image_size, "channels": channels}
+    if crop is not None:  # absent when unset: caches written before data.crop keep their key
+        settings["crop"] = crop
+    blob = json.dumps({**settings, "files": [list(f) for f in files]}, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -177,7 +216,9 @@ def _load_cache(folder: Path, key: str, shape: tuple[int, ...]) -> np.ndarray | 
     try:
         if json.loads((folder / manifest_name).read_text()).get("key") != key:
             return None
-        images = np.load(folder / array_name, allow_pickle=False)
+        # Copy-on-write map: nothing is read until used, and writing to the array (or to a
+        # tensor over it) never reaches the file.
+        images = np.load(folder / array_name, mmap_mode="c", allow_pickle=False)
     except (OSError, ValueError, AttributeError):
         return None
     return images if images.dtype == np.uint8 and images.shape == shape else None
@@ -190,7 +231,7 @@ def _save_cache(folder: Path, key: str, images: np.ndarray, manifest: dict) -> N
     record = json.dumps({**manifest, "key": key}).encode()
     atomic_write(folder / array_name, lambda f: np.save(f, images, allow_pickle=False))
     atomic_write(folder / manifest_name, lambda f: f.write(record))
-    same = ("root", "image_size", "channels")
+    same = ("root", "image_size", "channels", "crop")  # an entry older than crop has none
     for old in folder.glob("manifest-*.json"):
         try:
             m = json.loads(old.read_text())
@@ -204,10 +245,13 @@ def _save_cache(folder: Path, key: str, images: np.ndarray, manifest: dict) -> N
 # ----------------------------------------------------------------------------- loader
 
 
-def _decode_all(root: Path, files: list[FileEntry], size: int, mode: str) -> np.ndarray:
+def _decode_all(
+    root: Path, files: list[FileEntry], size: int, mode: str, crop: int | None = None
+) -> np.ndarray:
     """Decode every file in parallel (Pillow releases the GIL) -> uint8 (N, C, size, size)."""
     out = np.empty((len(files), len(mode), size, size), np.uint8)  # "L" -> 1, "RGB" -> 3
-    decode = partial(decode_image, size=size, mode=mode)
+    extra = {} if crop is None else {"crop": crop}
+    decode = partial(decode_image, size=size, mode=mode, **extra)
     quiet = len(files) < PROGRESS_MIN or not sys.stderr.isatty()
     bar = tqdm(total=len(files), desc=f"decoding {root.name}", unit="img", leave=False,
                disable=quiet)  # fmt: skip
@@ -253,7 +297,7 @@ def load_image_array(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray | None, li
     if classes is not None:
         index = {c: i for i, c in enumerate(classes)}
         labels = np.array([index[class_of(f[0])] for f in files], np.int64)
-    key = cache_key(files, size, channels)
+    key = cache_key(files, size, channels, cfg.crop)
     shape = (len(files), channels, size, size)
     for folder in dirs:
         images = _load_cache(folder, key, shape)
@@ -262,17 +306,18 @@ def load_image_array(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray | None, li
     target = next((d for d in dirs if _writable(d)), None)  # checked before the long decode
     if target is None and cfg.cache_dir:
         raise DataError(f"data.cache_dir {dirs[0]} is not writable; choose another folder")
-    images = _decode_all(root, files, size, "L" if channels == 1 else "RGB")
+    images = _decode_all(root, files, size, "L" if channels == 1 else "RGB", cfg.crop)
     if target is not None:  # else nowhere to write: decode again next time
         manifest = {"version": FORMAT_VERSION, "root": str(root), "image_size": size,
-                    "channels": channels, "classes": classes, "files": files}  # fmt: skip
+                    "channels": channels, "crop": cfg.crop, "classes": classes,
+                    "files": files}  # fmt: skip
         _save_cache(target, key, images, manifest)
     return images, labels, classes
 
 
 @register_dataset(
     "imagefolder",
-    uses=("root", "image_size", "channels", "cache_dir", "test_fraction", "split_seed"),
+    uses=("root", "image_size", "channels", "crop", "cache_dir", "test_fraction", "split_seed"),
     help="a folder of PNG/JPEG images in data.root; class sub-folders give labels",
 )
 def load_imagefolder(cfg: DataConfig) -> DataBundle:
