@@ -6,7 +6,7 @@ model = genlab.load(run)
 images = model.sample(16, generator=torch.Generator().manual_seed(0))  # (16, 1, H, W)
 """
 
-from genlab import data, models  # registers datasets and models; data.download/list_downloads
+from genlab import data, models  # noqa: F401  (registers datasets and models; genlab.data.download)
 from genlab.api import evaluate, load, load_config, train
 from genlab.core.config import RunConfig, build_config, preset_names
 from genlab.core.errors import GenlabError
@@ -56,11 +56,11 @@ __all__ = [
     "denoise",
     "doctor",
     "edit",
-    "lab",
-    "list_labs",
     "evaluate",
+    "lab",
     "latent",
     "list_datasets",
+    "list_labs",
     "list_models",
     "load",
     "load_config",

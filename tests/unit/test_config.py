@@ -35,6 +35,13 @@ def test_model_named_preset_applies_by_default():
     assert build_config("vae", preset="tiny_vae", overrides=["train.steps=9"]).train.steps == 9
 
 
+def test_a_recipe_preset_named_alone_runs_its_model():
+    cfg = build_config("dcgan_cifar10")
+    assert cfg.model.name == "dcgan" and cfg.model.arch == "cnn32" and cfg.data.name == "cifar10"
+    with pytest.raises(ConfigError, match="preset 'dcgan_cifar10' is for model 'dcgan', not 'vae'"):
+        build_config("vae", preset="dcgan_cifar10")
+
+
 def test_every_preset_validates():
     for name in preset_names():
         cfg = build_config(preset=name)

@@ -223,10 +223,13 @@ def build_config(
     base: dict[str, Any] | None = None,
 ) -> RunConfig:
     """Resolve a run config. Without ``preset``, the preset named after the model is used when
-    one exists (``genlab train dcgan`` picks ``presets/dcgan.yaml``)."""
+    one exists (``genlab train dcgan`` picks ``presets/dcgan.yaml``); a preset's name in place
+    of the model's runs that preset's model (``genlab train dcgan_cifar10``)."""
     raw: dict[str, Any] = copy.deepcopy(base or {})
     if preset is None and model is not None and model in preset_names():
         preset = model
+        if model not in MODELS:  # a recipe named alone (`genlab train dcgan_cifar10`): its model
+            model = (load_preset(preset).get("model") or {}).get("name") or model
     if preset is not None:
         delta = load_preset(preset)
         named = (delta.get("model") or {}).get("name")
