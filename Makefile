@@ -24,10 +24,11 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # The suite again with torch held to AVX2 kernels, as on a CPU without native bf16 (there
-# bf16 runs 30-60x slower than fp32): what must never hang or assume the fast case. The
-# multi-process tests (gloo, no CPU-specific kernels of their own) run once, in `make test`.
+# bf16 runs 30-60x slower than fp32): what must never hang or assume the fast case. Run once,
+# in `make test`: the multi-process tests (gloo, no CPU-specific kernels of their own), the
+# downloads (loopback HTTP) and the labs (fp32 experiments over code the rest covers).
 test-avx2: $(STAMP)
-	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -m 'not slow and not browser and not docs' --deselect tests/training/test_distributed.py
+	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -m 'not slow and not browser and not docs' --deselect tests/training/test_distributed.py --deselect tests/unit/test_download.py --deselect tests/unit/test_labs.py
 
 bench: $(STAMP)
 	$(VENV)/bin/genlab bench --models vae,dcgan
