@@ -43,6 +43,7 @@ from genlab.core.config import build_config, load_preset, preset_names
 from genlab.core.errors import GenlabError
 from genlab.core.registry import DATASETS, MODELS
 from genlab.tools.coverage import plan, preset_for
+from genlab.tools.labs.base import LABS, resolve_params
 from helpers import assert_one_line_error
 
 pytestmark = pytest.mark.docs
@@ -160,6 +161,8 @@ def check_parses(argv: tuple[str, ...]) -> None:
         assert all(o.startswith("train.") for o in overrides), "--resume takes only train.*"
     elif args.command in ("train", "arch"):
         build_config(args.model, data=args.data, preset=args.preset, overrides=overrides)
+    elif args.command == "lab" and args.name not in ("list", "all"):
+        resolve_params(LABS.get(args.name), args.quick, overrides)  # the lab and its parameters
     elif args.command == "coverage":
         split = [[x for x in text.split(",") if x] for text in (args.models, args.data)]
         for variant, data, _ in plan(*split, 1):
