@@ -179,6 +179,7 @@ def test_linear_lr_decay_follows_the_schedule_and_resumes_exactly(tmp_path):
     for _ in range(5):
         half.train_one()
     half.save_checkpoint()
+    half.lock.release()  # as when that process ends: the run directory is free again
     Trainer(cfg, tmp_path / "b", resume=True).fit()
     a, b = weights(tmp_path / "a", 8), weights(tmp_path / "b", 8)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

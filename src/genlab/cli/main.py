@@ -1,11 +1,13 @@
 """``genlab`` entry point. Bad input ends with one line on stderr and exit status 2; a diverged
-run exits 1; Ctrl-C exits 130 after saving a checkpoint."""
+run exits 1; Ctrl-C, SIGTERM or SIGUSR1 during training exits 128 + the signal (130, 143, 138)
+after saving a checkpoint."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -53,10 +55,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"genlab: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as err:
-        step = err.args[0] if err.args else None
-        where = f" at step {step}; a checkpoint was saved" if step is not None else ""
-        print(f"genlab: interrupted{where}", file=sys.stderr)
-        return 130
+        return interrupted(err)
+
+
+def interrupted(err: KeyboardInterrupt) -> int:
+    """The line and exit status of a stopped run: 128 + the signal (130 Ctrl-C, 143 SIGTERM,
+    138 SIGUSR1), as a shell reports a signal; the checkpoint lets ``--resume`` continue."""
+    step = err.args[0] if err.args else None
+    signum = int(err.args[1]) if len(err.args) > 1 and err.args[1] else signal.SIGINT
+    name = signal.Signals(signum).name
+    if step is None:
+        print(f"genlab: interrupted ({name})", file=sys.stderr)
+    else:
+        run = f" {err.args[2]}" if len(err.args) > 2 else ""
+        print(
+            f"genlab: stopped by {name} at step {step}; a checkpoint was saved "
+            f"(continue with `genlab train --resume{run}`)",
+            file=sys.stderr,
+        )
+    return 128 + signum
 
 
 if __name__ == "__main__":

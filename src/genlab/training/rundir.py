@@ -4,15 +4,68 @@ before the first step; ``genlab.load`` and ``--resume`` rebuild everything from 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from genlab.core.config import RunConfig, validate
 from genlab.core.errors import CheckpointError, ConfigError
 from genlab.core.io import atomic_write_json
 from genlab.core.version import __version__
 from genlab.data.base import DataSpec
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two writers are the user's care there
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_NAME = ".genlab.lock"
+
+
+class RunLock:
+    """An advisory lock on a run directory, held by the process training it (rank 0): a second
+    ``genlab train --out``/``--resume`` on it is refused. The OS releases it when the process
+    ends, however it ends, so a crash never leaves a stale lock. Readers take no lock."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.file: IO[str] | None = None
+        if fcntl is None:
+            return
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ConfigError(f"--out {run_dir} exists and is not a directory")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        f = open(run_dir / LOCK_NAME, "a+")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise ConfigError(
+                f"{run_dir} is being trained by {holder}; wait for it to finish or stop it "
+                "(its checkpoint lets --resume continue), or choose another --out"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(
+            f"process {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}"
+        )
+        f.flush()
+        self.file = f
+
+    @classmethod
+    def none(cls) -> RunLock:
+        """A lock that holds nothing (the other ranks of a torchrun job)."""
+        lock = cls.__new__(cls)
+        lock.file = None
+        return lock
+
+    def release(self) -> None:
+        if self.file is not None:
+            self.file.close()  # closing the descriptor drops the lock
+            self.file = None
 
 
 def default_run_dir(cfg: RunConfig) -> Path:

@@ -30,11 +30,23 @@ from genlab.training import speed
 from genlab.training.batches import BatchStream
 from genlab.training.ema import EMA
 from genlab.training.logger import NullLogger, RunLogger, eval_key
-from genlab.training.rundir import prepare_run_dir
+from genlab.training.rundir import RunLock, prepare_run_dir
+
+# Signals that stop a run between steps after a checkpoint: Ctrl-C, and what schedulers send
+# before they kill a job (SIGTERM: Kubernetes, SLURM at the time limit; SIGUSR1: SLURM's
+# --signal). The exit status is 128 + the signal's number, as a shell reports a signal.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1") if hasattr(signal, name)
+)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C between steps: a checkpoint of the current step was written first."""
+    """A stop signal between steps: a checkpoint of the current step was written first.
+    ``args`` = (step, signal number, run directory)."""
+
+    @property
+    def status(self) -> int:
+        return 128 + int(self.args[1]) if len(self.args) > 1 else 130
 
 
 def resolve_device(name: str) -> torch.device:
@@ -52,8 +64,18 @@ def resolve_device(name: str) -> torch.device:
 
 class Trainer:
     def __init__(self, cfg: RunConfig, run_dir: Path, *, resume: bool = False) -> None:
-        self.cfg, self.run_dir, train = cfg, Path(run_dir), cfg.train
-        self.env = ddp.setup(cfg.device, train.dist_backend)  # one process unless torchrun
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.env = ddp.setup(cfg.device, cfg.train.dist_backend)  # one process unless torchrun
+        # Rank 0 holds the run directory's lock from here until fit() ends.
+        self.lock = RunLock(self.run_dir) if self.env.is_main else RunLock.none()
+        try:
+            self._build(cfg, resume)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _build(self, cfg: RunConfig, resume: bool) -> None:
+        train = cfg.train
         self.device = ddp.process_device(resolve_device(cfg.device), self.env)
         if train.threads:
             torch.set_num_threads(train.threads)
@@ -93,7 +115,7 @@ class Trainer:
         # Reading the losses syncs the device: every step on one CPU process (free, stops at the
         # first bad step), else only when logging or checkpointing (all ranks at the same steps).
         self.reads_every_step = self.device.type == "cpu" and not self.env.enabled
-        self._stop = False
+        self._stop, self._signal = False, 0
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
@@ -197,11 +219,11 @@ class Trainer:
         self._announce()
         t0, s0 = time.perf_counter(), self.batches_read
         try:
-            with self._catch_sigint():
+            with self._catch_signals():
                 while self.step < cfg.steps:
                     if self._should_stop():
                         self.save_checkpoint()
-                        raise TrainingInterrupted(self.step)
+                        raise TrainingInterrupted(self.step, self._signal, self.run_dir)
                     out = self.train_one()
                     done = self.step == cfg.steps
                     eval_now = bool(cfg.eval_every) and (self.step % cfg.eval_every == 0 or done)
@@ -228,6 +250,7 @@ class Trainer:
         finally:
             bar.close()
             logger.close()
+            self.lock.release()
         if self.env.enabled:  # every rank returns once rank 0's last checkpoint is written
             torch.distributed.barrier()
             # The DDP wrappers go while their process group is alive (a reducer destroyed after
@@ -319,19 +342,25 @@ class Trainer:
         return save_samples(samples, self.spec, path, title=f"step {self.step}")
 
     @contextmanager
-    def _catch_sigint(self):
-        """First Ctrl-C: finish the step, checkpoint, stop. Only in the main thread."""
+    def _catch_signals(self):
+        """The first stop signal: finish the step, checkpoint, stop; a second Ctrl-C stops at
+        once. Only in the main thread (elsewhere signals cannot be caught)."""
+        previous = {}
         try:
-            previous = signal.signal(signal.SIGINT, self._on_sigint)
+            for sig in STOP_SIGNALS:
+                previous[sig] = signal.signal(sig, self._on_signal)
         except ValueError:  # not the main thread
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             yield
             return
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
-    def _on_sigint(self, signum, frame) -> None:
-        if self._stop:
+    def _on_signal(self, signum, frame) -> None:
+        if self._stop and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        self._stop = True
+        self._stop, self._signal = True, self._signal or signum
