@@ -70,7 +70,7 @@ def load(
     The model is returned in eval mode."""
     cfg, spec = read_run_config(run_dir)
     root = Path(run_dir) / "checkpoints"
-    path = root / f"step_{step}" if step is not None else ckpt.latest_checkpoint(root)
+    path = root / f"step_{step}" if step is not None else ckpt.usable_checkpoint(root)
     if path is None or not (path / "model.safetensors").is_file():
         what = f"step {step}" if step is not None else "any checkpoint"
         raise CheckpointError(f"{run_dir} has no complete checkpoint for {what}")

@@ -8,6 +8,7 @@ import contextlib
 import gzip
 import io
 import re
+import shutil
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from safetensors.torch import load_file
 
 import genlab
 from genlab.cli.main import main
+from genlab.training import checkpoint as ckpt
 from helpers import assert_one_line_error
 
 # ----------------------------------------------------------------------------- helpers
@@ -222,6 +224,18 @@ def _(c):
 # ----------------------------------------------------------------------------- runs, checkpoints
 
 
+def only_checkpoint(changed: Path) -> None:
+    """Make the checkpoint holding ``changed`` the run's only one, its recorded hashes those of
+    its files as they are now: the file's own damage is then what genlab meets (with older
+    checkpoints or mismatching hashes it would fall back to an older one, see
+    tests/training/test_damaged_checkpoint.py)."""
+    folder = changed.parent
+    for other in ckpt.list_checkpoints(folder.parent):
+        if other != folder:
+            shutil.rmtree(other)
+    ckpt.record_sums(folder)
+
+
 @case("sample_missing_run", "does not exist")
 def _(c):
     c.expect.append(str(c.tmp / "nowhere"))
@@ -260,6 +274,7 @@ def _(c):
     run = c.run()
     path = run / "checkpoints" / "step_4" / "model.safetensors"
     path.write_bytes(np.random.default_rng(0).bytes(len(path.read_bytes())))
+    only_checkpoint(path)
     c.expect.append(str(path))
     return ["sample", run]
 
@@ -269,6 +284,7 @@ def _(c):
     run = c.run()
     path = run / "checkpoints" / "step_4" / "model.safetensors"
     path.write_bytes(path.read_bytes()[:200])
+    only_checkpoint(path)
     c.expect.append(str(path))
     return ["sample", run]
 
@@ -286,10 +302,10 @@ def _(c):
     return ["sample", c.run(), "--step", "3"]
 
 
-@case("latest_names_missing_checkpoint", "LATEST", "step_99")
+@case("latest_names_no_checkpoint", "LATEST", "not a checkpoint")
 def _(c):
     run = c.run()
-    (run / "checkpoints" / "LATEST").write_text("step_99\n")
+    (run / "checkpoints" / "LATEST").write_text("weights\n")
     return ["sample", run]
 
 
@@ -298,6 +314,7 @@ def _(c):
     run = c.run()
     path = run / "checkpoints" / "step_4" / "state.pt"
     path.write_bytes(np.random.default_rng(0).bytes(len(path.read_bytes())))
+    only_checkpoint(path)
     c.expect.append(str(path))
     return ["train", "--resume", run]
 
@@ -399,6 +416,7 @@ def test_malicious_state_is_never_unpickled(run_copy, tmp_path, capsys):
     marker = tmp_path / "pwned"
     path = run / "checkpoints" / "step_4" / "state.pt"
     torch.save({"step": 4, "payload": Opener(marker)}, path)
+    only_checkpoint(path)  # a hostile checkpoint comes with matching hashes
     assert main(["train", "--resume", str(run)]) == 2
     assert_one_line_error(capsys.readouterr().err, str(path))
     assert not marker.exists()
@@ -412,6 +430,7 @@ def test_bad_state_message_gives_safe_advice(run_copy, tmp_path, capsys, kind):
         path.write_bytes(np.random.default_rng(0).bytes(4000))
     else:
         torch.save({"payload": Opener(tmp_path / "pwned")}, path)
+    only_checkpoint(path)
     assert main(["train", "--resume", str(run)]) == 2
     text = assert_one_line_error(capsys.readouterr().err, str(path))
     assert "weights_only" not in text and "\x1b" not in text, text

@@ -144,6 +144,7 @@ def test_resume_rescales_the_saved_lr_to_this_job(tmp_path):
         for group in opt["param_groups"]:
             group["lr"] *= 4
     torch.save({**state, "lr_factor": 4.0}, path)
+    ckpt.record_sums(path.parent)  # as that job would have written it
     cfg = build_config("gan", preset="tiny_gan")
     resumed = Trainer(cfg, run, resume=True)
     lrs = [g["lr"] for o in resumed.optimizers.values() for g in o.param_groups]

@@ -4,13 +4,19 @@
 
 A checkpoint is written into a hidden temp directory and renamed into place, then LATEST is
 replaced atomically, so a process killed at any moment leaves every complete checkpoint intact.
+Each holds ``SHA256SUMS.json``, the hashes of its files: when the newest checkpoint no longer
+matches them (a bad disk, a copy cut short), ``usable_checkpoint`` falls back to the newest one
+that does, and says so; the last ``train.keep_checkpoints`` are kept for that.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,7 @@ from genlab.core.errors import CheckpointError
 from genlab.core.io import atomic_write_text, fsync_dir
 
 STEP_DIR = re.compile(r"^step_(\d+)$")
+SUMS = "SHA256SUMS.json"
 
 
 def _save_tensors(tensors: dict[str, Tensor], path: Path) -> None:
@@ -50,6 +57,7 @@ def save_checkpoint(
     torch.save(state, tmp / "state.pt")
     with open(tmp / "state.pt", "rb") as f:
         os.fsync(f.fileno())
+    record_sums(tmp)
     final = ckpt_root / f"step_{step}"
     if final.exists():  # a resumed run reaching the same step again: replace it
         shutil.rmtree(final)
@@ -75,15 +83,72 @@ def list_checkpoints(ckpt_root: Path) -> list[Path]:
     return [p for p in ckpt_root.iterdir() if p.is_dir() and STEP_DIR.match(p.name)]
 
 
-def latest_checkpoint(ckpt_root: Path) -> Path | None:
-    """The checkpoint LATEST names, or None when the run has none yet."""
+def latest_checkpoint(ckpt_root: Path, *, strict: bool = True) -> Path | None:
+    """The checkpoint LATEST names, or None when the run has none yet. ``strict``: it must
+    hold its weights (else a ``CheckpointError``); ``usable_checkpoint`` checks it fully."""
     marker = ckpt_root / "LATEST"
     if not marker.is_file():
         return None
     path = ckpt_root / marker.read_text().strip()
-    if not STEP_DIR.match(path.name) or not (path / "model.safetensors").is_file():
+    if not STEP_DIR.match(path.name):
+        raise CheckpointError(f"{marker} names {path.name!r}, which is not a checkpoint")
+    if strict and not (path / "model.safetensors").is_file():
         raise CheckpointError(f"{marker} names {path.name!r}, which is not a complete checkpoint")
     return path
+
+
+def record_sums(folder: Path) -> None:
+    """Write ``SHA256SUMS.json``: the hash of every file of a checkpoint folder."""
+    sums = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.name != SUMS}
+    (folder / SUMS).write_text(json.dumps(sums, indent=1) + "\n")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def damage(path: Path) -> str | None:
+    """Why checkpoint ``path`` cannot be trusted, or None when every file matches its
+    recorded hash (a checkpoint written before hashes were recorded is checked for its files
+    only)."""
+    if not (path / "model.safetensors").is_file() or not (path / "state.pt").is_file():
+        return "a file is missing"
+    try:
+        sums = json.loads((path / SUMS).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return f"its {SUMS} is unreadable"
+    for name, digest in sums.items():
+        if not (path / name).is_file():
+            return f"{name} is missing"
+        if _sha256(path / name) != digest:
+            return f"{name} does not match its recorded sha256"
+    return None
+
+
+def usable_checkpoint(ckpt_root: Path, *, warn: bool = True) -> Path | None:
+    """The newest checkpoint whose files match their hashes, starting from the one LATEST
+    names; a damaged newest one is skipped with a warning on stderr naming it. None when the
+    run has no checkpoint; ``CheckpointError`` when none is intact."""
+    latest = latest_checkpoint(ckpt_root, strict=False)
+    if latest is None:
+        return None
+    newer_first = sorted(list_checkpoints(ckpt_root), key=checkpoint_step, reverse=True)
+    candidates = [latest] + [p for p in newer_first if checkpoint_step(p) < checkpoint_step(latest)]
+    skipped = []
+    for path in candidates:
+        why = damage(path)
+        if why is None:
+            if skipped and warn:
+                print(f"genlab: warning: {'; '.join(skipped)}; using {path.name}", file=sys.stderr)
+            return path
+        skipped.append(f"checkpoint {path} is damaged ({why})")
+    raise CheckpointError(f"no intact checkpoint in {ckpt_root}: {'; '.join(skipped)}")
 
 
 def checkpoint_step(path: Path) -> int:

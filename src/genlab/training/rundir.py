@@ -3,6 +3,7 @@ before the first step; ``genlab.load`` and ``--resume`` rebuild everything from 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -35,8 +36,11 @@ class RunLock:
             return
         if run_dir.exists() and not run_dir.is_dir():
             raise ConfigError(f"--out {run_dir} exists and is not a directory")
+        self.made_dir = not run_dir.exists()
+        self.path = run_dir / LOCK_NAME
+        self.made_file = not self.path.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
-        f = open(run_dir / LOCK_NAME, "a+")  # noqa: SIM115 - held until release()
+        f = open(self.path, "a+")  # noqa: SIM115 - held until release()
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -47,6 +51,8 @@ class RunLock:
                 f"{run_dir} is being trained by {holder}; wait for it to finish or stop it "
                 "(its checkpoint lets --resume continue), or choose another --out"
             ) from None
+        f.seek(0)
+        self.previous = f.read()  # put back if this start fails (bad input changes nothing)
         f.seek(0)
         f.truncate()
         f.write(
@@ -62,10 +68,24 @@ class RunLock:
         lock.file = None
         return lock
 
-    def release(self) -> None:
-        if self.file is not None:
-            self.file.close()  # closing the descriptor drops the lock
-            self.file = None
+    def release(self, *, undo: bool = False) -> None:
+        """Drop the lock. ``undo`` (a start that failed before the run was written): also
+        remove the lock file and the directory if this process made them, so bad input
+        leaves no trace."""
+        if self.file is None:
+            return
+        if undo and not self.made_file:
+            self.file.seek(0)
+            self.file.truncate()
+            self.file.write(self.previous)
+        self.file.close()  # closing the descriptor drops the lock
+        self.file = None
+        if undo and not (self.path.parent / "config.json").exists():
+            if self.made_file:
+                self.path.unlink(missing_ok=True)
+            if self.made_dir:
+                with contextlib.suppress(OSError):  # not empty: leave it
+                    self.path.parent.rmdir()
 
 
 def default_run_dir(cfg: RunConfig) -> Path:

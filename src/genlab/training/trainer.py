@@ -71,7 +71,7 @@ class Trainer:
         try:
             self._build(cfg, resume)
         except BaseException:
-            self.lock.release()
+            self.lock.release(undo=True)
             raise
 
     def _build(self, cfg: RunConfig, resume: bool) -> None:
@@ -150,7 +150,7 @@ class Trainer:
         )
 
     def _restore(self) -> int:
-        path = ckpt.latest_checkpoint(self.ckpt_root)
+        path = ckpt.usable_checkpoint(self.ckpt_root)
         if path is None:  # killed before its first checkpoint: start over, same seed
             return 0
         ckpt.load_weights_into(self.model, ckpt.read_weights(path / "model.safetensors"), path)
