@@ -46,7 +46,9 @@ from genlab.tools.coverage import plan, preset_for
 from genlab.tools.labs.base import LABS, resolve_params
 from helpers import assert_one_line_error
 
-pytestmark = pytest.mark.docs
+# A case may train the session's one domain classifier of its data (mnist_small: 1,000 steps,
+# about 50 s on an AVX-512 core and more on AVX2-only ones) on top of its command.
+pytestmark = [pytest.mark.docs, pytest.mark.timeout(240)]
 
 Standin = Callable[[str, Path], bool]  # conftest's write_standin(dataset, root)
 
