@@ -98,17 +98,7 @@ RUN_ARG = {"sample", "eval", "truncation", "edit", "probe", "report", "denoise",
 ALIASES = {"ring": "gan_ring8", "grid": "gan_grid25"}  # run names that abbreviate a preset
 
 # id -> why the doc (not genlab) is wrong; strict: a fixed doc line must leave this list.
-KNOWN_BROKEN: dict[str, str] = {
-    "docs/models/gan.md:262": "samples runs/cgan-shapes; the page trains the attribute cgan as "
-    "runs/cgan_shapes (line 157), so this finds no run (here: a digits cgan, no attributes)",
-    "docs/models/gan.md:263": "runs/cgan-shapes, as line 262: the run is runs/cgan_shapes",
-    "docs/models/gan.md:284": "--out runs/cgan again (trained at line 155): genlab refuses to "
-    "train into a run directory that holds a run",
-    "docs/models/gan.md:300": "--out runs/sngan again (trained at line 126): genlab refuses to "
-    "train into a run directory that holds a run",
-    "docs/models/gsgan.md:108": "--out runs/gsgan again (trained at line 9): genlab refuses to "
-    "train into a run directory that holds a run",
-}
+KNOWN_BROKEN: dict[str, str] = {}
 
 COMMANDS = collect()
 PAGES: dict[str, list[DocCommand]] = {}
