@@ -26,9 +26,13 @@ test: $(STAMP)
 # The suite again with torch held to AVX2 kernels, as on a CPU without native bf16 (there
 # bf16 runs 30-60x slower than fp32): what must never hang or assume the fast case. Run once,
 # in `make test`: the multi-process tests (gloo, no CPU-specific kernels of their own), the
-# downloads (loopback HTTP) and the labs (fp32 experiments over code the rest covers).
+# labs (fp32 experiments over code the rest covers) and the file and process handling
+# (downloads over loopback HTTP, file formats, signals, locks, damaged checkpoints).
+AVX2_ONCE := tests/training/test_distributed.py tests/unit/test_labs.py tests/unit/test_download.py \
+	tests/unit/test_cifar10.py tests/unit/test_imagefolder_crop.py tests/unit/test_bench_data.py \
+	tests/training/test_preemption.py tests/training/test_damaged_checkpoint.py
 test-avx2: $(STAMP)
-	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -m 'not slow and not browser and not docs' --deselect tests/training/test_distributed.py --deselect tests/unit/test_download.py --deselect tests/unit/test_labs.py
+	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -m 'not slow and not browser and not docs' $(addprefix --deselect ,$(AVX2_ONCE))
 
 bench: $(STAMP)
 	$(VENV)/bin/genlab bench --models vae,dcgan
