@@ -14,7 +14,6 @@ turns through a lock file.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import os
 import sys
@@ -27,7 +26,7 @@ from tqdm import tqdm
 
 from genlab.core.config import DataConfig
 from genlab.core.errors import ConfigError, DataError
-from genlab.core.io import cache_root
+from genlab.core.io import cache_root, fsync_dir, sha256_file
 from genlab.core.version import __version__
 from genlab.data.sources import SOURCES, RemoteFile, Source
 
@@ -89,14 +88,6 @@ def dataset_root(name: str, cfg: DataConfig) -> Path:
     return root
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def download(
     name: str,
     root: str | os.PathLike | None = None,
@@ -144,7 +135,7 @@ def fetch(f: RemoteFile, root: Path, mirrors: Sequence[str], progress: bool | No
     """``root/f.name``, verified; downloaded from the first mirror that delivers it."""
     final = root / f.name
     if final.is_file():
-        digest = sha256_of(final)
+        digest = sha256_file(final)
         if digest == f.sha256:
             return final
         raise DataError(
@@ -163,10 +154,11 @@ def fetch(f: RemoteFile, root: Path, mirrors: Sequence[str], progress: bool | No
             except _TransferFailed as e:
                 tried.append((url, str(e)))
                 break
-            digest = sha256_of(part)
+            digest = sha256_file(part)
             if digest == f.sha256:
                 os.replace(part, final)
-                _sync_dir(root)
+                with contextlib.suppress(OSError):  # not every filesystem syncs a directory
+                    fsync_dir(root)
                 return final
             part.unlink()
         else:
@@ -250,15 +242,6 @@ def _write_body(resp, part: Path, offset: int, size: int, progress: bool | None)
             bar.update(len(chunk))
             if out.tell() > size:
                 break
-
-
-def _sync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every filesystem can fsync a directory
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ that does, and says so; the last ``train.keep_checkpoints`` are kept for that.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from genlab.core.errors import CheckpointError
-from genlab.core.io import atomic_write_text, fsync_dir
+from genlab.core.io import atomic_write_text, fsync_dir, sha256_file
 
 STEP_DIR = re.compile(r"^step_(\d+)$")
 SUMS = "SHA256SUMS.json"
@@ -99,16 +98,8 @@ def latest_checkpoint(ckpt_root: Path, *, strict: bool = True) -> Path | None:
 
 def record_sums(folder: Path) -> None:
     """Write ``SHA256SUMS.json``: the hash of every file of a checkpoint folder."""
-    sums = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.name != SUMS}
+    sums = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.name != SUMS}
     (folder / SUMS).write_text(json.dumps(sums, indent=1) + "\n")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def damage(path: Path) -> str | None:
@@ -126,7 +117,7 @@ def damage(path: Path) -> str | None:
     for name, digest in sums.items():
         if not (path / name).is_file():
             return f"{name} is missing"
-        if _sha256(path / name) != digest:
+        if sha256_file(path / name) != digest:
             return f"{name} does not match its recorded sha256"
     return None
 

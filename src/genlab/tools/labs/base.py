@@ -117,6 +117,19 @@ def register_lab(
     return add
 
 
+def quiet_run(ctx: LabContext, steps: int) -> dict[str, Any]:
+    """Overrides of a lab's tiny training run: ``steps`` steps at the lab's seed, no progress
+    bar, one log line, sample grid and checkpoint, at the end."""
+    return {
+        "train.steps": steps,
+        "train.progress": False,
+        "seed": ctx.seed,
+        "train.log_every": steps,
+        "train.sample_every": steps,
+        "train.ckpt_every": steps,
+    }
+
+
 def _coerce(key: str, text: Any, default: Any) -> Any:
     """An override's value in the type of the parameter's default."""
     if not isinstance(text, str):

@@ -39,7 +39,15 @@ from genlab.data.pixels import to_model
 from genlab.models.interpolation import lerp, slerp
 from genlab.models.sampling import make_grid, pyplot
 from genlab.tools import latent
-from genlab.tools.labs.base import LabContext, LabOutput, at_least, at_most, close, register_lab
+from genlab.tools.labs.base import (
+    LabContext,
+    LabOutput,
+    at_least,
+    at_most,
+    close,
+    quiet_run,
+    register_lab,
+)
 
 SIGMAS = 4.0  # tolerance of a sample mean: 4 standard errors (two-sided p about 6e-5)
 FLOAT32 = 1e-5  # relative rounding of float32 arithmetic on norms of order sqrt(d)
@@ -177,12 +185,7 @@ def norm_checks(d: int, n: int, ts: Tensor, g: torch.Generator) -> tuple[list, d
 def train_vae(ctx: LabContext, folder: Path):
     steps = ctx["steps"]
     overrides = {
-        "train.steps": steps,
-        "train.progress": False,
-        "seed": ctx.seed,
-        "train.log_every": steps,
-        "train.sample_every": steps,
-        "train.ckpt_every": steps,
+        **quiet_run(ctx, steps),
         "train.batch_size": ctx["batch_size"],
         "data.num_samples": ctx["num_samples"],
         "model.latent_dim": ctx["latent_dim"],

@@ -37,7 +37,15 @@ from genlab.metrics import stats
 from genlab.models.base import build_model
 from genlab.models.sampling import pyplot
 from genlab.tools import latent
-from genlab.tools.labs.base import LabContext, LabOutput, at_least, at_most, close, register_lab
+from genlab.tools.labs.base import (
+    LabContext,
+    LabOutput,
+    at_least,
+    at_most,
+    close,
+    quiet_run,
+    register_lab,
+)
 from genlab.tools.probe import fit_kmeans, linear_probe, model_features, pixels
 
 EXACT = 1e-12  # the scores are ratios of integer counts: equal up to rounding
@@ -127,12 +135,7 @@ def train_run(ctx: LabContext, name: str, folder: Path, overrides: dict):
     """(trained model, the same network at its initialisation, data) of a tiny run."""
     steps = ctx[f"{name}_steps"]
     overrides = {
-        "train.steps": steps,
-        "train.progress": False,
-        "seed": ctx.seed,
-        "train.log_every": steps,
-        "train.sample_every": steps,
-        "train.ckpt_every": steps,
+        **quiet_run(ctx, steps),
         "train.batch_size": ctx["batch_size"],
         "data.image_size": 16,
         "model.latent_dim": ctx["latent_dim"],

@@ -27,7 +27,7 @@ from genlab.data import load_data
 from genlab.metrics import stats
 from genlab.models.base import evaluating
 from genlab.models.sampling import pyplot, sample_truncated, truncated_normal
-from genlab.tools.labs.base import LabContext, LabOutput, at_least, at_most, register_lab
+from genlab.tools.labs.base import LabContext, LabOutput, at_least, at_most, quiet_run, register_lab
 
 KS_CRITICAL_1PCT = 1.628  # sqrt(-log(0.005) / 2): the two-sided 1 % critical value times sqrt(N)
 MIN_FIT = 0.25  # untruncated precision below this: the GAN has not found the modes yet
@@ -38,12 +38,7 @@ def train_ring8_gan(ctx: LabContext, folder: Path):
     run again into the same output folder)."""
     steps = ctx["steps"]
     overrides = {
-        "train.steps": steps,
-        "train.progress": False,
-        "seed": ctx.seed,
-        "train.log_every": steps,
-        "train.sample_every": steps,
-        "train.ckpt_every": steps,
+        **quiet_run(ctx, steps),
         "model.hidden": ctx["hidden"],
         "train.batch_size": ctx["batch_size"],
     }
